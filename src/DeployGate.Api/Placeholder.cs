@@ -1,0 +1,1 @@
+namespace DeployGate.Api; internal static class Placeholder { }

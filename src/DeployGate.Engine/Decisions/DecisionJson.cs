@@ -1,0 +1,142 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace DeployGate.Engine;
+
+/// <summary>The decision's one wire shape (SPEC §3): the API body, <c>explain --json</c> and the audit row.
+/// Written by hand so the field order and names are fixed and the hot path makes no reflection.</summary>
+public static class DecisionJson
+{
+    private static readonly JsonWriterOptions Compact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions Indented = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, Indented = true };
+
+    public static string ActionName(GateAction action) => action == GateAction.Deploy ? "deploy" : "read-secret";
+
+    public static bool TryParseAction(string? text, out GateAction action)
+    {
+        switch (text)
+        {
+            case "deploy": action = GateAction.Deploy; return true;
+            case "read-secret": action = GateAction.ReadSecret; return true;
+            default: action = default; return false;
+        }
+    }
+
+    public static string VerdictName(Verdict verdict) => verdict == Verdict.Allow ? "allow" : "deny";
+
+    public static string ResultName(CheckResult result) => result switch
+    {
+        CheckResult.Pass => "pass",
+        CheckResult.Fail => "fail",
+        CheckResult.Overridden => "overridden",
+        _ => "not_applicable",
+    };
+
+    /// <summary>RFC 3339 UTC with seconds, e.g. <c>2026-11-22T10:15:00Z</c> (fractions only when present).</summary>
+    public static string Instant(DateTimeOffset t)
+    {
+        var utc = t.ToUniversalTime();
+        return utc.Ticks % TimeSpan.TicksPerSecond == 0
+            ? utc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)
+            : utc.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+    }
+
+    public static byte[] ToUtf8(Decision decision, bool indented = false)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(buffer, indented ? Indented : Compact))
+        {
+            Write(writer, decision);
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static string ToJson(Decision decision, bool indented = false) =>
+        System.Text.Encoding.UTF8.GetString(ToUtf8(decision, indented));
+
+    public static void Write(Utf8JsonWriter w, Decision d)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(d);
+        w.WriteStartObject();
+        w.WriteString("decision_id", d.DecisionId);
+        w.WriteString("verdict", VerdictName(d.Verdict));
+        w.WriteString("evaluated_at", Instant(d.EvaluatedAt));
+
+        w.WriteStartObject("request");
+        w.WriteString("action", ActionName(d.Request.Action));
+        w.WriteString("environment", d.Request.Environment);
+        if (d.Request.Target is not null) w.WriteString("target", d.Request.Target);
+        if (d.Request.Secret is not null) w.WriteString("secret", d.Request.Secret);
+        if (d.Request.BreakGlassReason is not null)
+        {
+            w.WriteStartObject("break_glass");
+            w.WriteString("reason", d.Request.BreakGlassReason);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+
+        var id = d.Identity;
+        w.WriteStartObject("identity");
+        w.WriteString("repository", id.Repository);
+        w.WriteString("workflow", id.Workflow);
+        w.WriteString("ref", id.Ref);
+        w.WriteString("sha", id.Sha);
+        w.WriteString("run_id", id.RunId);
+        w.WriteString("run_attempt", id.RunAttempt);
+        w.WriteString("actor", id.Actor);
+        w.WriteStartArray("identities");
+        foreach (var name in id.Identities) w.WriteStringValue(name);
+        w.WriteEndArray();
+        w.WriteStartArray("roles");
+        foreach (var role in id.Roles)
+        {
+            w.WriteStartObject();
+            w.WriteString("role", role.Role);
+            w.WriteString("via", role.Via);
+            if (role.GrantedBy is not null) w.WriteString("granted_by", role.GrantedBy);
+            if (role.Until is { } until) w.WriteString("until", Instant(until));
+            if (role.Reason is not null) w.WriteString("reason", role.Reason);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+
+        w.WriteStartArray("checks");
+        foreach (var check in d.Checks)
+        {
+            w.WriteStartObject();
+            w.WriteString("check", check.Name);
+            w.WriteString("result", ResultName(check.Result));
+            if (check.Code is null) w.WriteNull("code"); else w.WriteString("code", check.Code);
+            w.WriteString("message", check.Message);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+
+        if (d.NextAllowedAt is { } next) w.WriteString("next_allowed_at", Instant(next));
+        else w.WriteNull("next_allowed_at");
+        w.WriteBoolean("break_glass", d.BreakGlass);
+
+        w.WriteStartObject("policy");
+        w.WriteString("source", d.Policy.Source);
+        if (d.Policy.Revision is null) w.WriteNull("revision"); else w.WriteString("revision", d.Policy.Revision);
+        w.WriteEndObject();
+
+        if (d.Grant is null)
+        {
+            w.WriteNull("grant");
+        }
+        else
+        {
+            w.WriteStartObject("grant");
+            w.WriteString("token", d.Grant.Token);
+            w.WriteString("jti", d.Grant.Jti);
+            w.WriteString("expires_at", Instant(d.Grant.ExpiresAt));
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+}

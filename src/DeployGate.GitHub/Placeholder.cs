@@ -1,0 +1,1 @@
+namespace DeployGate.GitHub; internal static class Placeholder { }
