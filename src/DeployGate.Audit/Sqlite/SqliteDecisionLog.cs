@@ -114,7 +114,11 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         {
             throw new AuditStoreException(StoreCodes.InvalidLocation, "audit store location is empty");
         }
-        if (!location.Contains('=', StringComparison.Ordinal)) return location.Trim();
+        if (!location.Contains('=', StringComparison.Ordinal))
+        {
+            return location.Trim() != ":memory:" ? location.Trim()
+                : throw new AuditStoreException(StoreCodes.InvalidLocation, "audit store needs a file path, not `:memory:`");
+        }
 
         SqliteConnectionStringBuilder builder;
         try
