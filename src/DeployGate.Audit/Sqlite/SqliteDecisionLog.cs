@@ -1,4 +1,3 @@
-using System.Data;
 using System.Text;
 using System.Threading.Channels;
 using DeployGate.Engine;
