@@ -56,9 +56,14 @@ public static class Evaluator
         var workflow = claims.Workflow;
 
         // Who is asking: matched identities, and the roles they hold here and now.
+        // Candidates: identities indexed by the literal repository, and those with wildcard repositories,
+        // merged in policy order (the order the decision lists them in).
         var matched = new List<int>(2);
-        for (var i = 0; i < policy.Identities.Length; i++)
+        var byRepository = claims.Repository is not null && policy.IdentitiesByRepository.TryGetValue(claims.Repository, out var indexed) ? indexed : [];
+        var always = policy.IdentitiesAlwaysTried;
+        for (int a = 0, b = 0; a < byRepository.Length || b < always.Length;)
         {
+            var i = b >= always.Length || (a < byRepository.Length && byRepository[a] < always[b]) ? byRepository[a++] : always[b++];
             if (policy.Identities[i].Matches(claims, workflow)) matched.Add(i);
         }
         var roleCount = policy.RoleNames.Length;

@@ -29,7 +29,31 @@ public sealed partial class CompiledPolicy
         HeldByMembership = [.. roleNames.Select(r => new HeldRole(r, "membership"))];
         MembershipPass = [.. roleNames.Select(r => new Check("role", CheckResult.Pass, null, $"holds role `{r}` through membership"))];
         RoleIndex = roleNames.Select((r, i) => (r, i)).ToFrozenDictionary(x => x.r, x => x.i, StringComparer.Ordinal);
+
+        // Identities whose repository selector is literal are found by repository; the rest are always tried.
+        var byRepository = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        var always = new List<int>();
+        for (var i = 0; i < identities.Length; i++)
+        {
+            if (identities[i].LiteralRepositories is { } repositories)
+            {
+                foreach (var r in repositories.Distinct(StringComparer.Ordinal))
+                {
+                    if (!byRepository.TryGetValue(r, out var list)) byRepository[r] = list = [];
+                    list.Add(i);
+                }
+            }
+            else
+            {
+                always.Add(i);
+            }
+        }
+        IdentitiesByRepository = byRepository.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal);
+        IdentitiesAlwaysTried = [.. always];
     }
+
+    internal FrozenDictionary<string, int[]> IdentitiesByRepository { get; }
+    internal int[] IdentitiesAlwaysTried { get; }
 
     internal Check[] MembershipPass { get; }
     internal FrozenDictionary<string, int> RoleIndex { get; }

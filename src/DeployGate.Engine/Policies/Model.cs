@@ -10,6 +10,10 @@ internal sealed class IdentityDef(string name, GlobSet? repository, GlobSet? wor
 {
     public string Name { get; } = name;
 
+    /// <summary>The literal repositories this identity can match, or null when a pattern has wildcards.</summary>
+    public IEnumerable<string>? LiteralRepositories =>
+        repository is not null && repository.Globs.All(g => !g.HasWildcards) ? repository.Globs.Select(g => g.Pattern) : null;
+
     public bool Matches(WorkloadClaims c, string? workflowPath)
     {
         if (repository is not null && !repository.IsMatch(c.Repository)) return false;

@@ -1,0 +1,86 @@
+using System.Globalization;
+using System.Text;
+using DeployGate.Engine;
+
+namespace DeployGate.Benchmarks;
+
+/// <summary>The decisions measured: a deploy and a secret read on the example policy, and the same on a
+/// large policy (200 environments, 2,000 identities).</summary>
+internal sealed class Scenario
+{
+    public required string Name { get; init; }
+    public required CompiledPolicy Policy { get; init; }
+    public required DecisionRequest Request { get; init; }
+    public required WorkloadClaims Claims { get; init; }
+    public required DateTimeOffset At { get; init; }
+
+    public Decision Decide() => Evaluator.Evaluate(Policy, Request, Claims, At, "dec_bench");
+
+    // Monday 2026-11-23 10:00 CET: inside business hours, no freeze, delegation active.
+    private static readonly DateTimeOffset Monday = new(2026, 11, 23, 9, 0, 0, TimeSpan.Zero);
+
+    public static Scenario[] All()
+    {
+        var example = Load(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "web.yml")));
+        var large = Load(LargePolicy(environments: 200, identities: 2000));
+        var release = MakeClaims("acme/web", "acme/web/.github/workflows/release.yml", "production");
+        var largeClaims = MakeClaims("acme/r1337", "acme/r1337/.github/workflows/d.yml", "env-137");
+        return
+        [
+            new() { Name = "example/deploy", Policy = example, At = Monday, Claims = release,
+                    Request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1") },
+            new() { Name = "example/read-secret", Policy = example, At = Monday, Claims = release,
+                    Request = new DecisionRequest(GateAction.ReadSecret, "production", Secret: "prod/db/password") },
+            new() { Name = "large/deploy", Policy = large, At = Monday, Claims = largeClaims,
+                    Request = new DecisionRequest(GateAction.Deploy, "env-137", Target: "aks/env-137-eu") },
+            new() { Name = "large/read-secret", Policy = large, At = Monday, Claims = largeClaims,
+                    Request = new DecisionRequest(GateAction.ReadSecret, "env-137", Secret: "env-137/db/password") },
+        ];
+    }
+
+    private static CompiledPolicy Load(string yaml)
+    {
+        var result = PolicyLoader.Load(yaml, "bench.yml", Monday);
+        if (result.HasErrors) throw new InvalidOperationException(string.Join("\n", result.Diagnostics));
+        return result.Policy!;
+    }
+
+    private static WorkloadClaims MakeClaims(string repository, string workflow, string environment) =>
+        WorkloadClaims.FromDictionary(new Dictionary<string, string>
+        {
+            ["repository"] = repository, ["repository_owner"] = "acme", ["ref"] = "refs/heads/main",
+            ["job_workflow_ref"] = $"{workflow}@refs/heads/main", ["sha"] = "0123456789abcdef0123456789abcdef01234567",
+            ["run_id"] = "4242", ["run_attempt"] = "1", ["actor"] = "alice", ["environment"] = environment,
+            ["runner_environment"] = "github-hosted",
+        });
+
+    /// <summary>Must stay under the 256 KiB policy limit. One identity per repository, a role per environment, every environment with windows,
+    /// targets, refs, a secret rule, and freezes that apply to all of them.</summary>
+    public static string LargePolicy(int environments, int identities)
+    {
+        var b = new StringBuilder();
+        var ci = CultureInfo.InvariantCulture;
+        b.AppendLine("version: 1\ntimezone: Europe/Berlin\nidentities:");
+        for (var i = 0; i < identities; i++)
+            b.AppendLine(ci, $"  i{i}: {{repository: acme/r{i}, workflow: acme/r{i}/.github/workflows/d.yml}}");
+        b.AppendLine("roles:");
+        for (var e = 0; e < environments; e++)
+        {
+            var members = Enumerable.Range(0, identities).Where(i => i % environments == e).Select(i => $"i{i}");
+            b.AppendLine(ci, $"  deploy-{e}: {{ members: [{string.Join(", ", members)}] }}");
+        }
+        b.AppendLine("windows:\n  office:\n    weekly: { days: [mon, tue, wed, thu], from: \"09:00\", until: \"17:00\" }");
+        b.AppendLine("  nightly:\n    schedule: \"0 22 * * *\"\n    duration: 3h\n    timezone: America/New_York");
+        b.AppendLine("freezes:\n  - name: year-end\n    from: 2026-12-19T00:00\n    until: 2027-01-04T00:00");
+        b.AppendLine("  - name: friday\n    weekly: { days: [fri], from: \"15:00\", until: \"24:00\" }\n    actions: [deploy]");
+        b.AppendLine("  - name: holidays\n    dates: [2026-12-24, 2026-12-25, 2026-12-26, 2027-01-01]");
+        b.AppendLine("environments:");
+        for (var e = 0; e < environments; e++)
+        {
+            b.AppendLine(ci, $"  env-{e}:");
+            b.AppendLine(ci, $"    deploy: {{ roles: [deploy-{e}], windows: [office, nightly], targets: [\"aks/env-{e}-*\"], refs: [refs/heads/main, refs/tags/v*] }}");
+            b.AppendLine(ci, $"    secrets:\n      - {{ names: [\"env-{e}/db/*\"], roles: [deploy-{e}], windows: [office] }}");
+        }
+        return b.ToString();
+    }
+}
