@@ -21,7 +21,7 @@ public sealed class EvaluatorTests
     {
         var d = Evaluator.Evaluate(TestSupport.Compile(Policy), new DecisionRequest(GateAction.Deploy, "e"),
             TestSupport.Claims("acme/web"), TestSupport.Now, "dec_t");
-        Assert.Equal(["first", "any", "last"], d.Identity.Identities);
+        Assert.Equal(new[] { "first", "any", "last" }, d.Identity.Identities.ToArray());
         Assert.Equal(Verdict.Allow, d.Verdict);
     }
 
@@ -30,7 +30,7 @@ public sealed class EvaluatorTests
     {
         var d = Evaluator.Evaluate(TestSupport.Compile(Policy), new DecisionRequest(GateAction.Deploy, "e"),
             TestSupport.Claims("other-org/x", extra: new Dictionary<string, string> { ["runner_environment"] = "self-hosted" }), TestSupport.Now, "dec_t");
-        Assert.Equal(["runner"], d.Identity.Identities);
+        Assert.Equal(new[] { "runner" }, d.Identity.Identities.ToArray());
         Assert.Equal(Verdict.Deny, d.Verdict); // `runner` holds no role
         Assert.Equal("DG2011", TestSupport.CheckOf(d, "role").Code);
     }
