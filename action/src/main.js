@@ -58,7 +58,8 @@ export function planWait(decision, nowMs, deadlineMs) {
   const at = Date.parse(decision.next_allowed_at ?? '');
   if (Number.isNaN(at)) return { why: 'the gate names no next allowed time' };
   // One second of margin against clock skew between runner and gate; a second deny just loops.
-  const untilMs = Math.max(at, nowMs) + 1000;
+  // A time already past (skew, or an inconsistent gate) still waits 5 s, so the loop cannot spin.
+  const untilMs = at > nowMs ? at + 1000 : nowMs + 5000;
   if (untilMs > deadlineMs) return { why: `${decision.next_allowed_at} is beyond wait-for-window` };
   return { untilMs, failed };
 }
@@ -115,6 +116,9 @@ function onDeny(runner, inputs, decision, waited, why) {
   const failed = decision.checks.filter((c) => c.result === 'fail');
   runner.log(`DeployGate denied ${describeRequest(inputs.request)} (decision ${decision.decision_id}): ${failed.length} check${failed.length === 1 ? '' : 's'} failed`);
   reportChecks(runner, decision);
+  if (failed.length === 0) {
+    runner.error(`the gate denied without naming a failed check (decision ${decision.decision_id})`, { title: 'DeployGate: denied' });
+  }
   for (const c of failed) {
     runner.error(`${c.code ? `${c.code}: ` : ''}${c.message ?? ''} (decision ${decision.decision_id})`,
       { title: `DeployGate: ${c.check} check failed${c.code ? ` (${c.code})` : ''}` });

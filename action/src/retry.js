@@ -25,10 +25,17 @@ export class RetryableError extends Error {
   }
 }
 
+const maxTimerMs = 3600e3;
+
 /** The real clock; tests pass their own. */
 export const systemClock = Object.freeze({
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
+  // setTimeout overflows above 2^31-1 ms (~24.8 days) and would fire at once; sleep in chunks.
+  sleep: async (ms) => {
+    for (let left = Math.max(0, ms); left > 0; left -= maxTimerMs) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, maxTimerMs)));
+    }
+  },
   random: () => Math.random(),
 });
 

@@ -115,6 +115,16 @@ describe('deny', () => {
   }));
 });
 
+test('a deny without a failed check still annotates and exits 1', () => withGate([
+  { status: 403, body: decision({ verdict: 'deny' }) },
+], async (gate) => {
+  const r = await runAction({ inputs: inputsFor(gate), env: tokens.env });
+  assert.equal(r.code, 1);
+  const errors = commands(r.stdout, 'error');
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /denied without naming a failed check/);
+}));
+
 describe('wait-for-window', () => {
   test('waits for next_allowed_at, then asks again with a fresh token and is allowed', async () => {
     let opensAt;

@@ -149,10 +149,23 @@ describe('decision checks', () => {
     const freeze = { check: 'freeze', result: 'fail', code: 'DG2105' };
     const role = { check: 'role', result: 'fail', code: 'DG2102' };
     assert.equal(planWait(deny([window, freeze], '2026-11-23T07:30:00Z'), now, now + 3600e3).untilMs, Date.parse('2026-11-23T07:30:01Z'));
+    assert.equal(planWait(deny([window], '2026-11-23T06:00:00Z'), now, now + 3600e3).untilMs, now + 5000, 'a past time cannot make the loop spin');
     assert.match(planWait(deny([window, role], '2026-11-23T07:30:00Z'), now, now + 3600e3).why, /other than window\/freeze/);
     assert.match(planWait(deny([window], null), now, now + 3600e3).why, /no next allowed time/);
     assert.match(planWait(deny([window], '2026-11-23T09:00:00Z'), now, now + 3600e3).why, /beyond wait-for-window/);
   });
+});
+
+test('the real clock sleeps long delays in chunks (no setTimeout overflow)', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { systemClock } = await import('../src/retry.js');
+  let done = false;
+  const slept = systemClock.sleep(30 * 24 * 3600e3).then(() => { done = true; });
+  for (let i = 0; i < 30 * 24 - 1; i++) { t.mock.timers.tick(3600e3); await Promise.resolve(); await Promise.resolve(); }
+  assert.equal(done, false, 'still sleeping after 30 days minus an hour');
+  t.mock.timers.tick(3600e3);
+  await slept;
+  assert.equal(done, true);
 });
 
 describe('run() in-process', () => {
