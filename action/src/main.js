@@ -8,6 +8,7 @@ import { authorize } from './gate.js';
 import { decisionSummary, errorSummary } from './summary.js';
 
 const waitableChecks = new Set(['window', 'freeze']);
+const skewToleranceMs = 60000;
 
 function number(runner, name, fallback, { min, exclusive }) {
   const raw = runner.input(name, fallback);
@@ -58,7 +59,9 @@ export function planWait(decision, nowMs, deadlineMs) {
   const at = Date.parse(decision.next_allowed_at ?? '');
   if (Number.isNaN(at)) return { why: 'the gate names no next allowed time' };
   // One second of margin against clock skew between runner and gate; a second deny just loops.
-  // A time already past (skew, or an inconsistent gate) still waits 5 s, so the loop cannot spin.
+  // A time slightly past (runner clock ahead of the gate's) is re-asked every 5 s; one more than
+  // a minute past means the gate is inconsistent, and waiting would only poll it.
+  if (at <= nowMs - skewToleranceMs) return { why: `the gate's next allowed time ${decision.next_allowed_at} has already passed` };
   const untilMs = at > nowMs ? at + 1000 : nowMs + 5000;
   if (untilMs > deadlineMs) return { why: `${decision.next_allowed_at} is beyond wait-for-window` };
   return { untilMs, failed };

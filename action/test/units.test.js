@@ -149,7 +149,8 @@ describe('decision checks', () => {
     const freeze = { check: 'freeze', result: 'fail', code: 'DG2105' };
     const role = { check: 'role', result: 'fail', code: 'DG2102' };
     assert.equal(planWait(deny([window, freeze], '2026-11-23T07:30:00Z'), now, now + 3600e3).untilMs, Date.parse('2026-11-23T07:30:01Z'));
-    assert.equal(planWait(deny([window], '2026-11-23T06:00:00Z'), now, now + 3600e3).untilMs, now + 5000, 'a past time cannot make the loop spin');
+    assert.equal(planWait(deny([window], '2026-11-23T06:59:30Z'), now, now + 3600e3).untilMs, now + 5000, 'clock skew: re-ask in 5 s, no spin');
+    assert.match(planWait(deny([window], '2026-11-23T06:00:00Z'), now, now + 3600e3).why, /has already passed/);
     assert.match(planWait(deny([window, role], '2026-11-23T07:30:00Z'), now, now + 3600e3).why, /other than window\/freeze/);
     assert.match(planWait(deny([window], null), now, now + 3600e3).why, /no next allowed time/);
     assert.match(planWait(deny([window], '2026-11-23T09:00:00Z'), now, now + 3600e3).why, /beyond wait-for-window/);
