@@ -14,8 +14,14 @@ public sealed record DecisionQuery(
     DateTimeOffset? Since = null,
     int Limit = 100);
 
-/// <summary>The first problem found walking the chain, or none.</summary>
-public sealed record ChainVerification(bool Intact, long RecordsChecked, long? FirstBrokenSequence, string? Problem);
+/// <summary>The first problem found walking the chain, or none. <see cref="RecordsChecked"/> counts the records
+/// verified before the first problem; <see cref="Problem"/> is one line (code: <see cref="StoreCodes.ChainBroken"/>).</summary>
+public sealed record ChainVerification(bool Intact, long RecordsChecked, long? FirstBrokenSequence, string? Problem)
+{
+    /// <summary>When intact: the hash of the newest record (64 zeros for an empty log). Keep a copy outside
+    /// the store to detect removal of the newest records, which the chain alone cannot show. Null when broken.</summary>
+    public string? HeadHash { get; init; }
+}
 
 /// <summary>The append-only, hash-chained decision log (SPEC §9):
 /// <c>hash = SHA-256(prev_hash ‖ canonical record)</c>.</summary>

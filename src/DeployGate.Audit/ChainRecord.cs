@@ -1,0 +1,120 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using DeployGate.Engine;
+
+namespace DeployGate.Audit;
+
+/// <summary>One audit row minus its chain position: the decision's stored JSON and the context columns.
+/// Built on the caller's thread (JSON serialization runs in parallel); the single writer then assigns
+/// <c>seq</c>, <c>recorded_at</c> and the hashes.</summary>
+internal sealed record ChainRecord(
+    string DecisionId,
+    string EvaluatedAt,
+    string? Repository,
+    string Environment,
+    string Verdict,
+    string? RunId,
+    string Channel,
+    string? DeliveryId,
+    string DecisionJson)
+{
+    /// <summary>Stands in for a grant's bearer token in the stored JSON (see <see cref="From"/>).</summary>
+    internal const string RedactedToken = "[redacted]";
+
+    /// <summary>The row for <paramref name="decision"/>. The JSON is <see cref="DecisionJson.ToUtf8"/> of the
+    /// decision with one change: a grant's <c>token</c> is replaced by <c>[redacted]</c> (its <c>jti</c> and
+    /// <c>expires_at</c> stay), because the audit log is readable by admins and must not hold live credentials.</summary>
+    public static ChainRecord From(Decision decision, AuditContext context)
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentException.ThrowIfNullOrEmpty(decision.DecisionId);
+        ArgumentException.ThrowIfNullOrEmpty(context.Channel);
+        var stored = decision.Grant is null ? decision : decision with { Grant = decision.Grant with { Token = RedactedToken } };
+        return new ChainRecord(
+            decision.DecisionId,
+            StoreTime.Format(decision.EvaluatedAt),
+            decision.Identity.Repository,
+            decision.Request.Environment,
+            Engine.DecisionJson.VerdictName(decision.Verdict),
+            decision.Identity.RunId,
+            context.Channel,
+            context.DeliveryId,
+            Encoding.UTF8.GetString(Engine.DecisionJson.ToUtf8(stored)));
+    }
+}
+
+/// <summary>Instants as stored in <c>evaluated_at</c>/<c>recorded_at</c>: UTC, always 7 fraction digits,
+/// e.g. <c>2026-11-22T10:15:00.0000000Z</c>, so text order is time order (the <c>since</c> filter relies on it).</summary>
+internal static class StoreTime
+{
+    public static string Format(DateTimeOffset t) =>
+        t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>The hash chain (SPEC §9): <c>hash = SHA-256(prev_hash ‖ canonical record)</c>, where
+/// <c>prev_hash</c> enters as its 32 raw bytes (genesis: 32 zero bytes) and the canonical record is the
+/// ASCII tag <c>dg-audit-v1</c> + LF followed by eleven fields in this order: seq (decimal), decision_id,
+/// evaluated_at, recorded_at, repository, environment, verdict, run_id, channel, delivery_id, decision_json.
+/// Each field is <c>&lt;n&gt;:&lt;bytes&gt;</c> + LF where bytes is the value's UTF-8 and n its byte count in
+/// decimal, or <c>-</c> + LF for null. Length prefixes make the encoding unambiguous whatever the values hold.
+/// Hashes are stored as 64 lowercase hex digits. docs/audit.md documents the same.</summary>
+internal static class ChainHash
+{
+    public const int Size = 32;
+
+    /// <summary>64 zeros: the <c>prev_hash</c> of record 1.</summary>
+    public static readonly string GenesisHex = new('0', Size * 2);
+
+    private static ReadOnlySpan<byte> Tag => "dg-audit-v1\n"u8;
+
+    public static byte[] Compute(ReadOnlySpan<byte> prevHash, long seq, string recordedAt, ChainRecord r)
+    {
+        if (prevHash.Length != Size) throw new ArgumentException("prev_hash must be 32 bytes", nameof(prevHash));
+        ArgumentNullException.ThrowIfNull(r);
+        var buffer = new ArrayBufferWriter<byte>(Size + Tag.Length + (r.DecisionJson.Length * 2) + 512);
+        buffer.Write(prevHash);
+        buffer.Write(Tag);
+        Field(buffer, seq.ToString(CultureInfo.InvariantCulture));
+        Field(buffer, r.DecisionId);
+        Field(buffer, r.EvaluatedAt);
+        Field(buffer, recordedAt);
+        Field(buffer, r.Repository);
+        Field(buffer, r.Environment);
+        Field(buffer, r.Verdict);
+        Field(buffer, r.RunId);
+        Field(buffer, r.Channel);
+        Field(buffer, r.DeliveryId);
+        Field(buffer, r.DecisionJson);
+        return SHA256.HashData(buffer.WrittenSpan);
+    }
+
+    public static string ToHex(ReadOnlySpan<byte> hash) => Convert.ToHexStringLower(hash);
+
+    /// <summary>Parses a stored hash; false unless it is exactly 64 lowercase hex digits.</summary>
+    public static bool TryParse(string? hex, Span<byte> destination)
+    {
+        if (hex is null || hex.Length != Size * 2) return false;
+        foreach (var c in hex)
+        {
+            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f'))) return false;
+        }
+        return Convert.FromHexString(hex, destination, out _, out var written) == OperationStatus.Done && written == Size;
+    }
+
+    private static void Field(ArrayBufferWriter<byte> buffer, string? value)
+    {
+        if (value is null)
+        {
+            buffer.Write("-\n"u8);
+            return;
+        }
+        var count = Encoding.UTF8.GetByteCount(value);
+        Encoding.UTF8.GetBytes(count.ToString(CultureInfo.InvariantCulture), buffer);
+        buffer.Write(":"u8);
+        Encoding.UTF8.GetBytes(value, buffer);
+        buffer.Write("\n"u8);
+    }
+}

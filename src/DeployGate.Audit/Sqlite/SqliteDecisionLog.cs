@@ -1,0 +1,520 @@
+using System.Data;
+using System.Text;
+using System.Threading.Channels;
+using DeployGate.Engine;
+using Microsoft.Data.Sqlite;
+
+namespace DeployGate.Audit.Sqlite;
+
+/// <summary>The embedded audit log (SPEC §9): one SQLite file in WAL mode with <c>synchronous=FULL</c>, append-only
+/// and hash-chained (see docs/audit.md for the canonical record). Appends are group-committed: callers enqueue,
+/// one writer thread drains the queue into one transaction per batch (at most <see cref="MaxBatch"/> records),
+/// and each caller's task completes only after its batch committed and was synced. A failed batch faults every
+/// task in it with an <see cref="AuditStoreException"/> (fail closed), and nothing of it is kept.
+/// The writer re-reads the chain tip inside each <c>BEGIN IMMEDIATE</c> transaction, so several processes may
+/// share one file without forking the chain (the others then wait on SQLite's lock).</summary>
+public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
+{
+    /// <summary>Most records committed in one transaction.</summary>
+    internal const int MaxBatch = 1024;
+
+    /// <summary>Query <see cref="DecisionQuery.Limit"/> range: 1..10,000 (SPEC §4).</summary>
+    public const int MaxQueryLimit = 10_000;
+
+    private const int SqliteConstraintUnique = 2067;   // SQLITE_CONSTRAINT_UNIQUE: only decision_id is UNIQUE
+
+    private readonly TimeProvider _time;
+    private readonly string _writeConnectionString;
+    private readonly string _readConnectionString;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
+    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Writer thread only (and the constructor, before the thread starts).
+    private SqliteConnection? _connection;
+    private SqliteCommand? _insert;
+    private SqliteCommand? _tip;
+
+    private long _commitCount;
+    private int _disposed;
+
+    /// <summary>Opens (creating the folder, file and schema when missing) the log at <paramref name="databasePath"/>,
+    /// a file path. For a configuration value that may be a connection string use <see cref="Open"/>.</summary>
+    /// <param name="databasePath">File path, relative to the current directory unless rooted.</param>
+    /// <param name="time">Clock for <c>recorded_at</c>; default: the system clock.</param>
+    /// <exception cref="AuditStoreException"><c>DG5006</c> for an unusable path, <c>DG5005</c> for a newer schema,
+    /// <c>DG5001</c> when the file cannot be opened or initialised.</exception>
+    public SqliteDecisionLog(string databasePath, TimeProvider? time = null)
+    {
+        if (string.IsNullOrWhiteSpace(databasePath) || databasePath.Trim() == ":memory:")
+        {
+            throw new AuditStoreException(StoreCodes.InvalidLocation,
+                $"audit store needs a file path, not `{databasePath}`");
+        }
+#pragma warning disable RS0030 // Banned API: the documented default when the host injects no clock; recorded_at only, never a decision input.
+        _time = time ?? TimeProvider.System;
+#pragma warning restore RS0030
+        DatabasePath = Path.GetFullPath(databasePath);
+        _writeConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,        // one long-lived writer connection; disposal must really close the file
+            DefaultTimeout = 10,    // seconds to wait for SQLite's write lock before the batch fails (DG5001)
+        }.ToString();
+        _readConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadOnly,
+            Pooling = false,
+            DefaultTimeout = 10,
+        }.ToString();
+
+        try
+        {
+            var folder = Path.GetDirectoryName(DatabasePath);
+            if (!string.IsNullOrEmpty(folder)) Directory.CreateDirectory(folder);
+            _connection = OpenWriter();
+            EnsureSchema(_connection);
+        }
+        catch (Exception ex) when (ex is not AuditStoreException)
+        {
+            CloseWriter();
+            throw new AuditStoreException(StoreCodes.Unavailable,
+                $"cannot open audit store `{DatabasePath}`: {OneLine(ex.Message)}", ex);
+        }
+        catch
+        {
+            CloseWriter();
+            throw;
+        }
+
+        var writer = new Thread(RunWriter) { IsBackground = true, Name = "deploygate-audit-writer" };
+        writer.Start();
+    }
+
+    /// <summary>The database file, as a full path.</summary>
+    public string DatabasePath { get; }
+
+    /// <summary>Transactions committed by the writer so far (test hook: group commit means far fewer than appends).</summary>
+    internal long CommitCount => Interlocked.Read(ref _commitCount);
+
+    /// <summary>Opens the log named by a <c>Store:ConnectionString</c> value. A value containing <c>=</c> is an
+    /// SQLite connection string (e.g. <c>Data Source=/var/lib/deploygate/audit.db</c>) of which only
+    /// <c>Data Source</c> (aliases <c>DataSource</c>, <c>Filename</c>) is used: the store sets pooling, mode,
+    /// timeouts and pragmas itself. Any other value is a file path. See <see cref="ResolvePath"/>.</summary>
+    public static SqliteDecisionLog Open(string location, TimeProvider? time = null) => new(ResolvePath(location), time);
+
+    /// <summary>The file path a <c>Store:ConnectionString</c> value names (rules at <see cref="Open"/>).</summary>
+    /// <exception cref="AuditStoreException"><c>DG5006</c>: empty, in-memory, read-only, encrypted
+    /// (<c>Password</c>) or unparsable connection string.</exception>
+    public static string ResolvePath(string location)
+    {
+        if (string.IsNullOrWhiteSpace(location))
+        {
+            throw new AuditStoreException(StoreCodes.InvalidLocation, "audit store location is empty");
+        }
+        if (!location.Contains('=', StringComparison.Ordinal))
+        {
+            return location.Trim() != ":memory:" ? location.Trim()
+                : throw new AuditStoreException(StoreCodes.InvalidLocation, "audit store needs a file path, not `:memory:`");
+        }
+
+        SqliteConnectionStringBuilder builder;
+        try
+        {
+            builder = new SqliteConnectionStringBuilder(location);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new AuditStoreException(StoreCodes.InvalidLocation,
+                $"audit store connection string is invalid: {OneLine(ex.Message)}", ex);
+        }
+        if (string.IsNullOrWhiteSpace(builder.DataSource) || builder.DataSource.Trim() == ":memory:"
+            || builder.Mode is SqliteOpenMode.Memory)
+        {
+            throw new AuditStoreException(StoreCodes.InvalidLocation,
+                "audit store connection string needs `Data Source=<file path>`");
+        }
+        if (builder.Mode is SqliteOpenMode.ReadOnly)
+        {
+            throw new AuditStoreException(StoreCodes.InvalidLocation, "audit store cannot be `Mode=ReadOnly`");
+        }
+        if (!string.IsNullOrEmpty(builder.Password))
+        {
+            throw new AuditStoreException(StoreCodes.InvalidLocation,
+                "audit store does not support `Password` (no SQLCipher in this build)");
+        }
+        return builder.DataSource.Trim();
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The decision JSON is serialized on the caller's thread, then queued for the writer. The task
+    /// faults with <see cref="AuditStoreException"/>: <c>DG5001</c> when the batch did not commit,
+    /// <c>DG5003</c> for a duplicate <c>decision_id</c>, <c>DG5004</c> after disposal. Cancelling stops the
+    /// wait only: a record already queued may still be written (recording too much is the safe side).</remarks>
+    public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        ArgumentNullException.ThrowIfNull(context);
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+
+        var pending = new Pending(ChainRecord.From(decision, context));
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            return ValueTask.FromException(new AuditStoreException(StoreCodes.Closed,
+                $"audit log is closed; decision `{decision.DecisionId}` was not recorded"));
+        }
+        var done = pending.Done.Task;
+        return new ValueTask(cancellationToken.CanBeCanceled ? done.WaitAsync(cancellationToken) : done);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Newest appended first (descending <c>seq</c>). <c>Environment</c> compares case-insensitively
+    /// (ASCII), the rest exactly; <c>Since</c> is inclusive on <c>evaluated_at</c>.</remarks>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="DecisionQuery.Limit"/> outside 1..10,000.</exception>
+    /// <exception cref="ArgumentException"><see cref="DecisionQuery.Verdict"/> other than <c>allow</c>, <c>deny</c>.</exception>
+    public async Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, MaxQueryLimit, nameof(query));
+        if (query.Verdict is not (null or "allow" or "deny"))
+        {
+            throw new ArgumentException($"verdict must be `allow` or `deny`, not `{query.Verdict}`", nameof(query));
+        }
+
+        try
+        {
+            await using var connection = new SqliteConnection(_readConnectionString);
+            await connection.OpenAsync(cancellationToken);
+            await using var command = connection.CreateCommand();
+            var sql = new StringBuilder("SELECT decision_json FROM decision_log");
+            var conjunction = " WHERE ";
+            void Filter(string column, string parameter, object? value)
+            {
+                if (value is null) return;
+                sql.Append(conjunction).Append(column).Append(parameter);
+                command.Parameters.AddWithValue(parameter[(parameter.IndexOf('$', StringComparison.Ordinal))..], value);
+                conjunction = " AND ";
+            }
+            Filter("repository", " = $repository", query.Repository);
+            Filter("environment", " = $environment", query.Environment);   // column collation: NOCASE
+            Filter("verdict", " = $verdict", query.Verdict);
+            Filter("evaluated_at", " >= $since", query.Since is { } since ? StoreTime.Format(since) : null);
+            sql.Append(" ORDER BY seq DESC LIMIT $limit");
+            command.Parameters.AddWithValue("$limit", query.Limit);
+            command.CommandText = sql.ToString();
+
+            var results = new List<string>(Math.Min(query.Limit, 256));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken)) results.Add(reader.GetString(0));
+            return results;
+        }
+        catch (SqliteException ex)
+        {
+            throw new AuditStoreException(StoreCodes.Unavailable,
+                $"cannot query audit store `{DatabasePath}`: {OneLine(ex.Message)}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Streams the rows in <c>seq</c> order on a read-only connection (one snapshot; appends may go on)
+    /// and stops at the first problem: a missing <c>seq</c>, a <c>prev_hash</c> that is not the previous row's
+    /// <c>hash</c>, or a <c>hash</c> that does not match the row. Removal of the newest records cannot be seen
+    /// from inside the chain: compare <see cref="ChainVerification.HeadHash"/> with a copy kept elsewhere.</remarks>
+    public Task<ChainVerification> VerifyAsync(CancellationToken cancellationToken = default) =>
+        Task.Run(() => Verify(cancellationToken), cancellationToken);
+
+    /// <summary>Stops accepting appends, lets the writer commit everything already queued, and closes the file.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _queue.Writer.TryComplete();
+        await _writerDone.Task;
+    }
+
+    private ChainVerification Verify(CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var connection = new SqliteConnection(_readConnectionString);
+            connection.Open();
+            using var transaction = connection.BeginTransaction(deferred: true);   // one consistent snapshot
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = SqliteSchema.Walk;
+            using var reader = command.ExecuteReader();
+
+            var prevHex = ChainHash.GenesisHex;
+            var prev = new byte[ChainHash.Size];
+            var stored = new byte[ChainHash.Size];
+            long expected = 1;
+            long verified = 0;
+            while (reader.Read())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var seq = reader.GetInt64(0);
+                if (seq != expected)
+                {
+                    return Broken(verified, expected, seq == expected + 1
+                        ? $"record `{expected}` is missing (next is `{seq}`)"
+                        : $"records `{expected}` to `{seq - 1}` are missing (next is `{seq}`)");
+                }
+                if (!string.Equals(reader.GetString(11), prevHex, StringComparison.Ordinal))
+                {
+                    return Broken(verified, seq, seq == 1
+                        ? "record `1` prev_hash is not the genesis hash"
+                        : $"record `{seq}` prev_hash does not match the hash of record `{seq - 1}`");
+                }
+                var hashHex = reader.GetString(12);
+                if (!ChainHash.TryParse(hashHex, stored))
+                {
+                    return Broken(verified, seq, $"record `{seq}` hash is not 64 lowercase hex digits");
+                }
+                var record = new ChainRecord(
+                    DecisionId: reader.GetString(1),
+                    EvaluatedAt: reader.GetString(2),
+                    Repository: reader.IsDBNull(4) ? null : reader.GetString(4),
+                    Environment: reader.GetString(5),
+                    Verdict: reader.GetString(6),
+                    RunId: reader.IsDBNull(7) ? null : reader.GetString(7),
+                    Channel: reader.GetString(8),
+                    DeliveryId: reader.IsDBNull(9) ? null : reader.GetString(9),
+                    DecisionJson: reader.GetString(10));
+                var computed = ChainHash.Compute(prev, seq, reader.GetString(3), record);
+                if (!computed.AsSpan().SequenceEqual(stored))
+                {
+                    return Broken(verified, seq, $"record `{seq}` hash does not match its contents");
+                }
+                (prev, stored) = (stored, prev);
+                prevHex = hashHex;
+                verified++;
+                expected++;
+            }
+            return new ChainVerification(true, verified, null, null) { HeadHash = prevHex };
+        }
+        catch (SqliteException ex)
+        {
+            throw new AuditStoreException(StoreCodes.Unavailable,
+                $"cannot read audit store `{DatabasePath}`: {OneLine(ex.Message)}", ex);
+        }
+
+        static ChainVerification Broken(long verified, long seq, string problem) => new(false, verified, seq, problem);
+    }
+
+    private void RunWriter()
+    {
+        var batch = new List<Pending>(MaxBatch);
+        try
+        {
+            while (WaitForWork())
+            {
+                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending)) batch.Add(pending);
+                if (batch.Count > 0) CommitBatch(batch);
+                batch.Clear();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Invariant: CommitBatch catches everything, so this is a bug; still, no caller may hang or succeed.
+            _queue.Writer.TryComplete(ex);
+            var failure = new AuditStoreException(StoreCodes.Unavailable, $"audit writer stopped: {OneLine(ex.Message)}", ex);
+            foreach (var pending in batch) pending.Done.TrySetException(failure);
+            while (_queue.Reader.TryRead(out var pending)) pending.Done.TrySetException(failure);
+        }
+        finally
+        {
+            CloseWriter();
+            _writerDone.TrySetResult();
+        }
+    }
+
+    // A dedicated thread: SQLite calls (and the fsync at commit) block, so keep them off the thread pool.
+    private bool WaitForWork()
+    {
+        var wait = _queue.Reader.WaitToReadAsync();
+        return wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+    }
+
+    private void CommitBatch(List<Pending> batch)
+    {
+        Exception? failure = null;
+        try
+        {
+            _connection ??= OpenWriter();
+            using var transaction = _connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: take the write lock now
+            _tip!.Transaction = transaction;
+            _insert!.Transaction = transaction;
+            var (seq, prevHex) = ReadTip(_tip);
+            var prev = Convert.FromHexString(prevHex);
+            var recordedAt = StoreTime.Format(_time.GetUtcNow());
+            foreach (var pending in batch)
+            {
+                var next = checked(seq + 1);
+                var hash = ChainHash.Compute(prev, next, recordedAt, pending.Record);
+                var hashHex = ChainHash.ToHex(hash);
+                if (!TryInsert(_insert, next, recordedAt, pending.Record, prevHex, hashHex))
+                {
+                    pending.Error = new AuditStoreException(StoreCodes.DuplicateDecision,
+                        $"decision `{pending.Record.DecisionId}` is already in the audit log");
+                    continue;   // the failed statement was undone; the transaction goes on
+                }
+                (seq, prev, prevHex) = (next, hash, hashHex);
+            }
+            transaction.Commit();
+            Interlocked.Increment(ref _commitCount);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            CloseWriter();   // state unknown after a failure: the next batch starts on a fresh connection
+        }
+
+        foreach (var pending in batch)
+        {
+            if (failure is not null) pending.Done.TrySetException(BatchFailed(failure, batch.Count));
+            else if (pending.Error is not null) pending.Done.TrySetException(pending.Error);
+            else pending.Done.TrySetResult();
+        }
+    }
+
+    private AuditStoreException BatchFailed(Exception failure, int count) => failure is AuditStoreException store
+        ? new AuditStoreException(store.Code, store.Message, store)
+        : new AuditStoreException(StoreCodes.Unavailable,
+            $"audit store `{DatabasePath}` did not commit {count} records: {OneLine(failure.Message)}", failure);
+
+    private static (long Seq, string HashHex) ReadTip(SqliteCommand tip)
+    {
+        using var reader = tip.ExecuteReader();
+        if (!reader.Read()) return (0, ChainHash.GenesisHex);
+        var seq = reader.GetInt64(0);
+        var hash = reader.GetString(1);
+        if (!ChainHash.TryParse(hash, stackalloc byte[ChainHash.Size]))
+        {
+            throw new AuditStoreException(StoreCodes.ChainBroken,
+                $"cannot append: record `{seq}` hash is not 64 lowercase hex digits");
+        }
+        return (seq, hash);
+    }
+
+    private static bool TryInsert(SqliteCommand insert, long seq, string recordedAt, ChainRecord r, string prevHex, string hashHex)
+    {
+        var p = insert.Parameters;
+        p[0].Value = seq;
+        p[1].Value = r.DecisionId;
+        p[2].Value = r.EvaluatedAt;
+        p[3].Value = recordedAt;
+        p[4].Value = (object?)r.Repository ?? DBNull.Value;
+        p[5].Value = r.Environment;
+        p[6].Value = r.Verdict;
+        p[7].Value = (object?)r.RunId ?? DBNull.Value;
+        p[8].Value = r.Channel;
+        p[9].Value = (object?)r.DeliveryId ?? DBNull.Value;
+        p[10].Value = r.DecisionJson;
+        p[11].Value = prevHex;
+        p[12].Value = hashHex;
+        try
+        {
+            insert.ExecuteNonQuery();
+            return true;
+        }
+        catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == SqliteConstraintUnique)
+        {
+            return false;
+        }
+    }
+
+    private SqliteConnection OpenWriter()
+    {
+        var connection = new SqliteConnection(_writeConnectionString);
+        try
+        {
+            connection.Open();
+            using (var command = connection.CreateCommand())
+            {
+                command.CommandText = "PRAGMA journal_mode = WAL";
+                var mode = command.ExecuteScalar() as string;
+                if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new AuditStoreException(StoreCodes.Unavailable,
+                        $"audit store `{DatabasePath}` cannot use WAL journal mode (got `{mode}`)");
+                }
+                // FULL: the WAL is synced at every commit, so a completed append survives power loss too.
+                command.CommandText = "PRAGMA synchronous = FULL; PRAGMA fullfsync = ON;";
+                command.ExecuteNonQuery();
+            }
+
+            _tip = connection.CreateCommand();
+            _tip.CommandText = SqliteSchema.Tip;
+            _insert = connection.CreateCommand();
+            _insert.CommandText = SqliteSchema.Insert;
+            _insert.Parameters.Add("$seq", SqliteType.Integer);
+            foreach (var name in (ReadOnlySpan<string>)["$decision_id", "$evaluated_at", "$recorded_at", "$repository",
+                         "$environment", "$verdict", "$run_id", "$channel", "$delivery_id", "$decision_json", "$prev_hash", "$hash"])
+            {
+                _insert.Parameters.Add(name, SqliteType.Text);
+            }
+            return connection;
+        }
+        catch
+        {
+            _tip?.Dispose();
+            _insert?.Dispose();
+            (_tip, _insert) = (null, null);
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private void EnsureSchema(SqliteConnection connection)
+    {
+        using var transaction = connection.BeginTransaction(deferred: false);
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = SqliteSchema.Create;
+        command.ExecuteNonQuery();
+        command.CommandText = "SELECT version FROM schema_versions WHERE component = $component";
+        command.Parameters.AddWithValue("$component", SqliteSchema.Component);
+        var found = command.ExecuteScalar();
+        if (found is null)
+        {
+            command.CommandText = "INSERT INTO schema_versions (component, version) VALUES ($component, $version)";
+            command.Parameters.AddWithValue("$version", SqliteSchema.Version);
+            command.ExecuteNonQuery();
+        }
+        else if (Convert.ToInt64(found, System.Globalization.CultureInfo.InvariantCulture) != SqliteSchema.Version)
+        {
+            throw new AuditStoreException(StoreCodes.UnsupportedSchema,
+                $"audit store `{DatabasePath}` has schema version `{found}`; this build reads `{SqliteSchema.Version}`");
+        }
+        transaction.Commit();
+    }
+
+    private void CloseWriter()
+    {
+        try
+        {
+            _tip?.Dispose();
+            _insert?.Dispose();
+            _connection?.Dispose();
+        }
+        catch (Exception)
+        {
+            // Closing after a failure may fail again; the next batch opens a new connection either way.
+        }
+        (_tip, _insert, _connection) = (null, null, null);
+    }
+
+    private static string OneLine(string text) =>
+        text.ReplaceLineEndings(" ").Trim().TrimEnd('.');
+
+    private sealed class Pending(ChainRecord record)
+    {
+        public ChainRecord Record { get; } = record;
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Set by the writer when this record alone was refused (duplicate id) in a batch that committed.</summary>
+        public AuditStoreException? Error { get; set; }
+    }
+}
