@@ -1,6 +1,6 @@
 namespace DeployGate.Api;
 
-/// <summary>Configuration and server codes (SPEC §11, range 6xxx; 5001 for the store). Stable.</summary>
+/// <summary>Configuration and server codes (SPEC §11, range 6xxx; store codes are <c>DeployGate.Audit.StoreCodes</c>). Stable.</summary>
 public static class ServerCodes
 {
     // --- Configuration (start-up validation; all problems are listed at once) ---
@@ -108,7 +108,4 @@ public static class ServerCodes
 
     /// <summary>An unexpected internal error; the request is denied (never allowed).</summary>
     public const string Internal = "DG6901";
-
-    /// <summary>The audit store cannot record the decision, so no answer is given but 503 (SPEC §1.6).</summary>
-    public const string StoreUnavailable = "DG5001";
 }

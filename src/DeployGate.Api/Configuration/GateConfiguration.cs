@@ -119,6 +119,14 @@ public sealed partial class GateConfiguration
         };
     }
 
+    /// <summary>A copy with more problems.</summary>
+    public GateConfiguration WithProblems(IReadOnlyList<ConfigProblem> problems) => new()
+    {
+        Gate = Gate, Policy = Policy, GitHub = GitHub, Store = Store, Grants = Grants, Admin = Admin, Dev = Dev, Problems = problems,
+    };
+
+    public GateConfiguration WithProblem(ConfigProblem problem) => WithProblems([.. Problems, problem]);
+
     /// <summary>http(s) absolute URL; plain http only when the host is a loopback address or <c>localhost</c>.</summary>
     public static bool IsSecureOrLoopback(string? url)
     {

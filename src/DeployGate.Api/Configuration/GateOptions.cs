@@ -70,22 +70,6 @@ public sealed class StoreOptions
     public string ConnectionString { get; set; } = DefaultSqlitePath;
 
     public const string DefaultSqlitePath = ".deploygate/audit.db";
-
-    /// <summary>The SQLite database file named by <see cref="ConnectionString"/>.</summary>
-    public string SqlitePath()
-    {
-        var text = ConnectionString.Trim();
-        if (!text.Contains('=', StringComparison.Ordinal)) return text;
-        foreach (var part in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var eq = part.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0) continue;
-            var key = part[..eq].Trim().Replace(" ", "", StringComparison.Ordinal);
-            if (key.Equals("DataSource", StringComparison.OrdinalIgnoreCase) || key.Equals("Filename", StringComparison.OrdinalIgnoreCase))
-                return part[(eq + 1)..].Trim();
-        }
-        return DefaultSqlitePath;
-    }
 }
 
 /// <summary><c>Grants:*</c> — per-task credentials (SPEC §7; issued by the grants issue).</summary>

@@ -89,18 +89,18 @@ internal static class AdminEndpoints
         context.Response.StatusCode = ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
         context.Response.ContentType = "application/json";
         context.Response.Headers.CacheControl = "no-store";
-        var json = System.Text.Json.JsonSerializer.Serialize(new HealthReport(ok ? "ok" : "unavailable", store, policyDetail), HealthJson.Default.HealthReport);
-        await context.Response.WriteAsync(json, context.RequestAborted);
+        using var buffer = new MemoryStream(128);
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteString("status", ok ? "ok" : "unavailable");
+            w.WriteString("store", store);
+            w.WriteString("policy_source", policyDetail);
+            w.WriteEndObject();
+        }
+        await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted);
     }
 
     private static string? NullIfEmpty(Microsoft.Extensions.Primitives.StringValues value) =>
         string.IsNullOrWhiteSpace(value.ToString()) ? null : value.ToString();
 }
-
-internal sealed record HealthReport(
-    [property: System.Text.Json.Serialization.JsonPropertyName("status")] string Status,
-    [property: System.Text.Json.Serialization.JsonPropertyName("store")] string Store,
-    [property: System.Text.Json.Serialization.JsonPropertyName("policy_source")] string PolicySource);
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(HealthReport))]
-internal sealed partial class HealthJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -14,8 +14,6 @@ namespace DeployGate.Api;
 internal sealed partial class AuthorizeHandler(
     OidcTokenValidator tokens, IPolicySource policies, IDecisionLog log, TimeProvider time, ILogger<AuthorizeHandler> logger)
 {
-    private static readonly WorkloadClaims NoClaims = new();
-    private static readonly PolicyRef NoPolicy = new("none", null);
     private static readonly AuditContext Api = new("api");
     private const int RetryAfterSeconds = 5;
 
@@ -56,15 +54,15 @@ internal sealed partial class AuthorizeHandler(
             var request = parsed.Request ?? AuthorizeRequestParser.BestEffort(body.Span);
             var status = token.Unavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status401Unauthorized;
             Log.TokenRejected(logger, decisionId, token.Code!, token.Message!);
-            await RecordErrorAndAnswerAsync(context, request, NoClaims, now, decisionId, NoPolicy, token.Code!, token.Message!, status, ct);
+            await RecordRejectionAndAnswerAsync(context, Rejections.Create(request, null, now, decisionId, "token", token.Code!, token.Message!), status, ct);
             return;
         }
         var claims = token.Claims!;
         if (parsed.Request is null)
         {
             Log.RequestRejected(logger, decisionId, parsed.Code!, parsed.Message!);
-            await RecordErrorAndAnswerAsync(context, AuthorizeRequestParser.BestEffort(body.Span), claims, now, decisionId, NoPolicy,
-                parsed.Code!, parsed.Message!, StatusCodes.Status400BadRequest, ct);
+            await RecordRejectionAndAnswerAsync(context, Rejections.Create(AuthorizeRequestParser.BestEffort(body.Span), claims, now, decisionId,
+                "request", parsed.Code!, parsed.Message!), StatusCodes.Status400BadRequest, ct);
             return;
         }
 
@@ -100,22 +98,11 @@ internal sealed partial class AuthorizeHandler(
         await response.Body.WriteAsync(DecisionJson.ToUtf8(decision), ct);
     }
 
-    private async Task RecordErrorAndAnswerAsync(HttpContext context, DecisionRequest request, WorkloadClaims claims, DateTimeOffset now,
-        string decisionId, PolicyRef policy, string code, string message, int status, CancellationToken ct)
+    private async Task RecordRejectionAndAnswerAsync(HttpContext context, Decision decision, int status, CancellationToken ct)
     {
-        Decision decision;
-        try
-        {
-            decision = Evaluator.Error(request, claims, now, decisionId, policy, code, message);
-        }
-        catch (Exception ex)
-        {
-            Log.EngineFailed(logger, decisionId, ex);
-            await Problems.WriteAsync(context, StatusCodes.Status500InternalServerError, ServerCodes.Internal, "the rejection could not be recorded", decisionId);
-            return;
-        }
         if (!await TryAppendAsync(context, decision, ct)) return;
-        await Problems.WriteAsync(context, status, code, message, decisionId,
+        var check = decision.Checks[0];
+        await Problems.WriteAsync(context, status, check.Code!, check.Message, decision.DecisionId,
             status == StatusCodes.Status503ServiceUnavailable ? RetryAfterSeconds : null);
     }
 
@@ -135,7 +122,8 @@ internal sealed partial class AuthorizeHandler(
         catch (Exception ex)
         {
             Log.StoreFailed(logger, decision.DecisionId, ex);
-            await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, ServerCodes.StoreUnavailable,
+            var code = ex is AuditStoreException store ? store.Code : StoreCodes.Unavailable;
+            await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, code,
                 "the audit log cannot record the decision; nothing is allowed until it can", decision.DecisionId, RetryAfterSeconds);
             return false;
         }
@@ -171,7 +159,7 @@ internal sealed partial class AuthorizeHandler(
         [LoggerMessage(EventId = 6100, Level = LogLevel.Information, Message = "decision {DecisionId}: request rejected {Code}: {Reason}")]
         public static partial void RequestRejected(ILogger logger, string decisionId, string code, string reason);
 
-        [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "decision {DecisionId}: DG5001 audit store unavailable")]
+        [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "decision {DecisionId}: audit store unavailable, answered 503")]
         public static partial void StoreFailed(ILogger logger, string decisionId, Exception exception);
 
         [LoggerMessage(EventId = 6901, Level = LogLevel.Error, Message = "decision {DecisionId}: DG6901 engine failure")]

@@ -1,4 +1,5 @@
 using DeployGate.Audit;
+using DeployGate.Audit.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -27,8 +28,9 @@ public sealed class GateServerOptions
     /// <summary>The clock. Only the composition root names <c>TimeProvider.System</c>.</summary>
     public required TimeProvider Time { get; init; }
 
-    /// <summary>Opens the audit log for the validated configuration (store path already absolute).</summary>
-    public required Func<GateConfiguration, IDecisionLog> DecisionLog { get; init; }
+    /// <summary>Opens the audit log for the validated configuration (<c>Store:ConnectionString</c> is then an
+    /// absolute SQLite file path). Default: <see cref="SqliteDecisionLog"/> with <see cref="Time"/>.</summary>
+    public Func<GateConfiguration, IDecisionLog>? DecisionLog { get; init; }
 
     /// <summary>Extra settings layered over every other source (tests).</summary>
     public IEnumerable<KeyValuePair<string, string?>>? Settings { get; init; }
@@ -104,11 +106,7 @@ public static class GateServer
                     problems.Add(new(ServerCodes.DevNotLoopback, "--urls", $"`{url}`: --dev listens on loopback only (127.0.0.1, [::1] or localhost)"));
             }
         }
-        config = new GateConfiguration
-        {
-            Gate = config.Gate, Policy = config.Policy, GitHub = config.GitHub, Store = config.Store, Grants = config.Grants,
-            Admin = config.Admin, Dev = config.Dev, Problems = problems,
-        };
+        config = config.WithProblems(problems);
         if (problems.Count > 0) return new GateServerBuild(null, config);
 
         builder.WebHost.UseUrls([.. urls]);
@@ -118,10 +116,23 @@ public static class GateServer
             k.Limits.MaxRequestBodySize = 1024 * 1024;
         });
 
+        // Request-level framework logs are noise at Information; decisions are logged by DeployGate itself.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        if (options.Dev) Directory.CreateDirectory(config.Policy.Directory);
+
         var services = builder.Services;
         services.AddSingleton(options.Time);
         services.AddSingleton(config);
-        services.AddSingleton(_ => options.DecisionLog(config));
+        IDecisionLog log;
+        try
+        {
+            log = options.DecisionLog is { } open ? open(config) : new SqliteDecisionLog(config.Store.ConnectionString, options.Time);
+        }
+        catch (AuditStoreException ex)
+        {
+            return new GateServerBuild(null, config.WithProblem(new(ex.Code, "Store:ConnectionString", ex.Message)));
+        }
+        services.AddSingleton(_ => log); // factory-registered, so the container disposes it at shutdown
         services.AddHttpClient(JwksSigningKeyProvider.HttpClientName, c =>
         {
             c.Timeout = TimeSpan.FromSeconds(10);
@@ -206,24 +217,25 @@ public static class GateServer
     private static GateConfiguration Resolve(GateConfiguration config, string dir)
     {
         config.Policy.Directory = Path.GetFullPath(config.Policy.Directory, dir);
-        var dbPath = Path.GetFullPath(config.Store.SqlitePath(), dir);
-        config.Store.ConnectionString = dbPath;
         if (config.GitHub.PrivateKeyPath is { } key) config.GitHub.PrivateKeyPath = Path.GetFullPath(key, dir);
-        if (config.Problems.Count == 0 && config.Store.Provider == "sqlite")
+        if (config.Store.Provider != "sqlite") return config;
+        string dbPath;
+        try
         {
-            try
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                return new GateConfiguration
-                {
-                    Gate = config.Gate, Policy = config.Policy, GitHub = config.GitHub, Store = config.Store, Grants = config.Grants,
-                    Admin = config.Admin, Dev = config.Dev,
-                    Problems = [.. config.Problems, new(ServerCodes.StoreConnectionInvalid, "Store:ConnectionString", $"cannot create the folder of `{dbPath}`: {ex.Message}")],
-                };
-            }
+            dbPath = Path.GetFullPath(SqliteDecisionLog.ResolvePath(config.Store.ConnectionString), dir);
+        }
+        catch (AuditStoreException ex)
+        {
+            return config.WithProblem(new(ServerCodes.StoreConnectionInvalid, "Store:ConnectionString", ex.Message));
+        }
+        config.Store.ConnectionString = dbPath;
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return config.WithProblem(new(ServerCodes.StoreConnectionInvalid, "Store:ConnectionString", $"cannot create the folder of `{dbPath}`: {ex.Message}"));
         }
         return config;
     }
