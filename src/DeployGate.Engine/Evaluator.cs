@@ -1,15 +1,310 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
+using DeployGate.Engine.Policies;
+using DeployGate.Engine.Scheduling;
+
 namespace DeployGate.Engine;
 
 /// <summary>Decides one request against a compiled policy at one instant (SPEC §3). Pure: no I/O, no clock.</summary>
 public static class Evaluator
 {
+    /// <summary>Shortest break-glass reason accepted (SPEC §3).</summary>
+    public const int MinBreakGlassReason = 10;
+
+    private static readonly Check FreezePass = new("freeze", CheckResult.Pass, null, "no freeze applies");
+    private static readonly Check NoWindowLimit = new("window", CheckResult.NotApplicable, null, "no window limit");
+    private static readonly Check RefsUnrestricted = new("ref", CheckResult.NotApplicable, null, "source refs are not restricted");
+    private static readonly Check TargetsUnrestricted = new("target", CheckResult.NotApplicable, null, "targets are not restricted");
+
     /// <summary>All checks, in order, none short-circuited. Never throws for any request or claims:
     /// an internal error becomes a deny carrying <c>DG2900</c>.</summary>
-    public static Decision Evaluate(CompiledPolicy policy, DecisionRequest request, WorkloadClaims claims, DateTimeOffset now, string decisionId) =>
-        throw new NotImplementedException();
+    public static Decision Evaluate(CompiledPolicy policy, DecisionRequest request, WorkloadClaims claims, DateTimeOffset now, string decisionId)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(claims);
+        try
+        {
+            return Decide(policy, request, claims, now, decisionId);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Fail closed (Cedar's rule): an error never grants.
+            return Error(request, claims, now, decisionId, policy.Ref, "DG2900", $"internal error during evaluation: {ex.GetType().Name}");
+        }
+    }
 
     /// <summary>A deny that records an error outside the engine (policy missing or invalid, store down):
     /// one failing <c>policy</c> check with the given code and message.</summary>
     public static Decision Error(DecisionRequest request, WorkloadClaims claims, DateTimeOffset now, string decisionId,
-        PolicyRef policy, string code, string message) => throw new NotImplementedException();
+        PolicyRef policy, string code, string message)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(claims);
+        return new Decision(decisionId, Verdict.Deny, now, request, IdentityOf(claims, [], []),
+            [new Check("policy", CheckResult.Fail, code, message)], null, false, policy);
+    }
+
+    private static DecisionIdentity IdentityOf(WorkloadClaims c, ImmutableArray<string> identities, ImmutableArray<HeldRole> roles) =>
+        new(c.Repository, c.Workflow, c.Ref, c.Sha, c.RunId, c.RunAttempt, c.Actor, identities, roles);
+
+    private static Decision Decide(CompiledPolicy policy, DecisionRequest request, WorkloadClaims claims, DateTimeOffset now, string decisionId)
+    {
+        var env = policy.FindEnvironment(request.Environment);
+        var action = request.Action;
+        var workflow = claims.Workflow;
+
+        // Who is asking: matched identities, and the roles they hold here and now.
+        var matched = new List<int>(2);
+        for (var i = 0; i < policy.Identities.Length; i++)
+        {
+            if (policy.Identities[i].Matches(claims, workflow)) matched.Add(i);
+        }
+        var roleCount = policy.RoleNames.Length;
+        var member = ArrayPool<bool>.Shared.Rent(Math.Max(roleCount, 1));
+        Array.Clear(member, 0, roleCount);
+        var held = new List<HeldRole>(2);
+        foreach (var i in matched)
+        {
+            foreach (var r in policy.RolesOfIdentity[i])
+            {
+                if (member[r]) continue;
+                member[r] = true;
+                held.Add(policy.HeldByMembership[r]);
+            }
+        }
+        List<DelegationDef>? delegated = null;
+        if (env is not null)
+        {
+            foreach (var d in policy.Delegations)
+            {
+                if (matched.Contains(d.ToIdentity) && d.ActiveFor(env.Name, now))
+                {
+                    (delegated ??= []).Add(d);
+                    held.Add(d.Held);
+                }
+            }
+        }
+
+        Check? HeldCheck(string role)
+        {
+            if (policy.RoleIndex.TryGetValue(role, out var r) && member[r]) return policy.MembershipPass[r];
+            if (delegated is not null)
+            {
+                foreach (var d in delegated)
+                {
+                    if (d.Role == role) return d.PassCheck;
+                }
+            }
+            return null;
+        }
+
+        var rule = env?.RuleFor(action, request.Secret);
+        var checks = new Check[6];
+
+        // 1. environment
+        checks[0] = EnvironmentCheck(env, request, claims);
+
+        // 2. role
+        if (env is null) checks[1] = new("role", CheckResult.NotApplicable, null, "no environment to hold a role in");
+        else if (rule is null) checks[1] = new("role", CheckResult.NotApplicable, null, "no rule applies");
+        else
+        {
+            Check? pass = null;
+            foreach (var role in rule.Roles)
+            {
+                pass = HeldCheck(role);
+                if (pass is not null) break;
+            }
+            checks[1] = pass ?? RoleFailure(policy, rule, env, action, claims, matched, held);
+        }
+
+        // 3. ref
+        if (rule is null) checks[2] = new("ref", CheckResult.NotApplicable, null, "no rule applies");
+        else if (rule.Refs is null) checks[2] = RefsUnrestricted;
+        else
+        {
+            var i = rule.Refs.FirstMatch(claims.Ref);
+            checks[2] = i >= 0 ? rule.RefPass[i] : new("ref", CheckResult.Fail, "DG2021", claims.Ref is null
+                ? "the token carries no `ref` claim"
+                : $"ref `{claims.Ref}` is not approved for `{env!.Name}`; approved: {rule.Refs}");
+        }
+
+        // 4. target | secret
+        checks[3] = action == GateAction.Deploy ? TargetCheck(env, rule, request) : SecretCheck(env, rule, request);
+
+        // 5. window, 6. freeze
+        var breakGlassAsked = request.BreakGlassReason is { } reason && reason.Trim().Length >= MinBreakGlassReason;
+        var breakGlassHeld = false;
+        if (breakGlassAsked && env is not null)
+        {
+            foreach (var role in env.BreakGlassRoles)
+            {
+                if (HeldCheck(role) is not null) { breakGlassHeld = true; break; }
+            }
+        }
+        var breakGlass = breakGlassAsked && breakGlassHeld;
+        checks[4] = WindowCheck(env, rule, now);
+        checks[5] = FreezeCheck(env, action, now);
+        if (checks[4].Result == CheckResult.Fail || checks[5].Result == CheckResult.Fail)
+        {
+            for (var k = 4; k <= 5; k++)
+            {
+                if (checks[k].Result != CheckResult.Fail) continue;
+                checks[k] = breakGlass
+                    ? checks[k] with { Result = CheckResult.Overridden, Message = $"{checks[k].Message}; overridden by break-glass" }
+                    : breakGlassAsked
+                        ? checks[k] with { Message = $"{checks[k].Message}; break-glass asked, but {BreakGlassHint(env)}" }
+                        : checks[k];
+            }
+        }
+        ArrayPool<bool>.Shared.Return(member);
+
+        var deny = false;
+        var onlyTime = true;
+        for (var k = 0; k < checks.Length; k++)
+        {
+            if (checks[k].Result != CheckResult.Fail) continue;
+            deny = true;
+            if (k < 4) onlyTime = false;
+        }
+
+        DateTimeOffset? next = null;
+        if (deny && onlyTime && env is not null)
+        {
+            foreach (var i in TimelineBuilder.Open(env, action, request.Secret, now, now + Timeline.Horizon))
+            {
+                if (i.End > now)
+                {
+                    next = i.Start > now ? i.Start : now;
+                    break;
+                }
+            }
+        }
+
+        var identities = new string[matched.Count];
+        for (var k = 0; k < matched.Count; k++) identities[k] = policy.Identities[matched[k]].Name;
+        return new Decision(
+            decisionId,
+            deny ? Verdict.Deny : Verdict.Allow,
+            now,
+            request,
+            IdentityOf(claims, ImmutableCollectionsMarshal.AsImmutableArray(identities), ImmutableCollectionsMarshal.AsImmutableArray(held.ToArray())),
+            ImmutableCollectionsMarshal.AsImmutableArray(checks),
+            next,
+            breakGlass,
+            policy.Ref);
+    }
+
+    private static string BreakGlassHint(EnvironmentDef? env) => env is null || env.BreakGlassRoles.Length == 0
+        ? "this environment has no break-glass roles"
+        : $"the identity holds none of its break-glass roles ({string.Join(", ", env.BreakGlassRoles.Select(r => $"`{r}`"))})";
+
+    private static Check EnvironmentCheck(EnvironmentDef? env, DecisionRequest request, WorkloadClaims claims)
+    {
+        if (env is null)
+            return new("environment", CheckResult.Fail, "DG2001", $"environment `{request.Environment}` is not defined in the policy");
+        var problems = new List<(string Code, string Message)>(0);
+        if (env.RequiredGitHubEnvironment is { } required && !string.Equals(claims.Environment, required, StringComparison.OrdinalIgnoreCase))
+        {
+            problems.Add(("DG2002", claims.Environment is null
+                ? $"`{env.Name}` requires the job to run in GitHub environment `{required}`; the token names no environment"
+                : $"`{env.Name}` requires the job to run in GitHub environment `{required}`; the token names `{claims.Environment}`"));
+        }
+        if (request.Action == GateAction.Deploy && env.Deploy is null)
+            problems.Add(("DG2003", $"environment `{env.Name}` has no `deploy` rule"));
+        if (request.Action == GateAction.ReadSecret && env.Secrets.Length == 0)
+            problems.Add(("DG2003", $"environment `{env.Name}` has no `secrets` rules"));
+        return problems.Count == 0
+            ? env.PassCheck
+            : new("environment", CheckResult.Fail, problems[0].Code, string.Join("; ", problems.Select(p => p.Message)));
+    }
+
+    private static Check RoleFailure(CompiledPolicy policy, AccessRule rule, EnvironmentDef env, GateAction action,
+        WorkloadClaims claims, List<int> matched, List<HeldRole> held)
+    {
+        var what = action == GateAction.Deploy ? $"deploy to `{env.Name}`" : $"read this secret in `{env.Name}`";
+        if (rule.Roles.Length == 0)
+            return new("role", CheckResult.Fail, "DG2011", $"no role may {what}");
+        var needed = string.Join(", ", rule.Roles.Select(r => $"`{r}`"));
+        if (matched.Count == 0)
+            return new("role", CheckResult.Fail, "DG2011",
+                $"needs one of {needed} to {what}; the token (repository `{claims.Repository}`, workflow `{claims.Workflow}`, ref `{claims.Ref}`) matches no identity of the policy");
+        var holds = held.Count == 0 ? "no role" : string.Join(", ", held.Select(h => $"`{h.Role}`").Distinct());
+        var names = string.Join(", ", matched.Select(i => $"`{policy.Identities[i].Name}`"));
+        return new("role", CheckResult.Fail, "DG2011", $"needs one of {needed} to {what}; identity {names} holds {holds}");
+    }
+
+    private static Check TargetCheck(EnvironmentDef? env, AccessRule? rule, DecisionRequest request)
+    {
+        if (rule is null) return new("target", CheckResult.NotApplicable, null, "no rule applies");
+        if (rule.Targets is null) return TargetsUnrestricted;
+        if (request.Target is null)
+            return new("target", CheckResult.Fail, "DG2032", $"no target given; `{env!.Name}` approves {rule.Targets}");
+        var i = rule.Targets.FirstMatch(request.Target);
+        return i >= 0 ? rule.TargetPass[i]
+            : new("target", CheckResult.Fail, "DG2031", $"target `{request.Target}` is not approved for `{env!.Name}`; approved: {rule.Targets}");
+    }
+
+    private static Check SecretCheck(EnvironmentDef? env, AccessRule? rule, DecisionRequest request)
+    {
+        if (request.Secret is null) return new("secret", CheckResult.Fail, "DG2042", "no secret named; `read-secret` needs `secret`");
+        if (env is null) return new("secret", CheckResult.NotApplicable, null, "no environment to read a secret from");
+        if (rule is null)
+            return new("secret", CheckResult.Fail, "DG2041", $"no secret rule of `{env.Name}` covers `{request.Secret}`");
+        return rule.SecretPass[rule.Names!.FirstMatch(request.Secret)];
+    }
+
+    private static Check WindowCheck(EnvironmentDef? env, AccessRule? rule, DateTimeOffset now)
+    {
+        if (env is null || rule is null) return new("window", CheckResult.NotApplicable, null, "no rule applies");
+        if (rule.Windows.Length == 0) return NoWindowLimit;
+        foreach (var w in rule.Windows)
+        {
+            if (w.Contains(now)) return w.WindowPass;
+        }
+        TimeRule? soonest = null;
+        DateTimeOffset? opens = null;
+        foreach (var w in rule.Windows)
+        {
+            if (w.NextOpening(now, Timeline.Horizon) is { } t && (opens is null || t < opens))
+            {
+                opens = t;
+                soonest = w;
+            }
+        }
+        var names = string.Join(", ", rule.Windows.Select(w => $"`{w.Name}`"));
+        var label = rule.Windows.Length == 1 ? $"window {names} ({rule.Windows[0].ZoneId})" : $"windows {names}";
+        var message = opens is null
+            ? $"outside {label}; no window opens in the next 366 days"
+            : rule.Windows.Length == 1
+                ? $"outside {label}; next opens {Local(opens.Value, soonest!.Zone)}"
+                : $"outside {label}; next opens {Local(opens.Value, soonest!.Zone)} (`{soonest.Name}`, {soonest.ZoneId})";
+        return new("window", CheckResult.Fail, "DG2104", message);
+    }
+
+    private static Check FreezeCheck(EnvironmentDef? env, GateAction action, DateTimeOffset now)
+    {
+        if (env is null) return new("freeze", CheckResult.NotApplicable, null, "no environment to freeze");
+        FreezeDef? first = null;
+        var count = 0;
+        foreach (var f in env.FreezesFor(action))
+        {
+            if (!f.Rule.Contains(now)) continue;
+            first ??= f;
+            count++;
+        }
+        if (first is null) return FreezePass;
+        var until = first.Rule.CloseAfter(now, Timeline.Horizon);
+        var message = until is null
+            ? $"frozen by `{first.Name}` for the next 366 days"
+            : $"frozen by `{first.Name}` until {Local(until.Value, first.Rule.Zone)}";
+        if (count > 1) message += $" (and {count - 1} more freeze{(count > 2 ? "s" : "")})";
+        return new("freeze", CheckResult.Fail, "DG2105", message);
+    }
+
+    /// <summary>An instant in the zone's local time with its offset, e.g. <c>2026-11-23T09:00:00+01:00</c>.</summary>
+    internal static string Local(DateTimeOffset t, TimeZoneInfo zone) =>
+        WallClock.InZone(t, zone).ToString("yyyy-MM-dd'T'HH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -1,4 +1,3 @@
-using System.Data;
 using System.Text;
 using System.Threading.Channels;
 using DeployGate.Engine;
@@ -191,17 +190,17 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             await using var command = connection.CreateCommand();
             var sql = new StringBuilder("SELECT decision_json FROM decision_log");
             var conjunction = " WHERE ";
-            void Filter(string column, string parameter, object? value)
+            void Filter(string condition, string parameter, object? value)
             {
                 if (value is null) return;
-                sql.Append(conjunction).Append(column).Append(parameter);
-                command.Parameters.AddWithValue(parameter[(parameter.IndexOf('$', StringComparison.Ordinal))..], value);
+                sql.Append(conjunction).Append(condition);
+                command.Parameters.AddWithValue(parameter, value);
                 conjunction = " AND ";
             }
-            Filter("repository", " = $repository", query.Repository);
-            Filter("environment", " = $environment", query.Environment);   // column collation: NOCASE
-            Filter("verdict", " = $verdict", query.Verdict);
-            Filter("evaluated_at", " >= $since", query.Since is { } since ? StoreTime.Format(since) : null);
+            Filter("repository = $repository", "$repository", query.Repository);
+            Filter("environment = $environment", "$environment", query.Environment);   // column collation: NOCASE
+            Filter("verdict = $verdict", "$verdict", query.Verdict);
+            Filter("evaluated_at >= $since", "$since", query.Since is { } since ? StoreTime.Format(since) : null);
             sql.Append(" ORDER BY seq DESC LIMIT $limit");
             command.Parameters.AddWithValue("$limit", query.Limit);
             command.CommandText = sql.ToString();

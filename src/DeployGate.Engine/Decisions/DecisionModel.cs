@@ -70,10 +70,5 @@ public sealed record Decision(
     PolicyRef Policy,
     GrantInfo? Grant = null)
 {
-    /// <summary>On allow: the instant the permission lapses on its own — the close of the window that
-    /// allowed it or the start of the next applicable freeze, whichever is first; null when neither
-    /// comes within 366 days. Not serialized; grants use it to bound <c>exp</c>.</summary>
-    public DateTimeOffset? OpenUntil { get; init; }
-
     public IEnumerable<Check> Failures => Checks.Where(c => c.Result == CheckResult.Fail);
 }

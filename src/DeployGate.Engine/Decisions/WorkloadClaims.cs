@@ -24,14 +24,16 @@ public sealed class WorkloadClaims
     /// <summary>Every string claim of the token by name (including the ones above).</summary>
     public IReadOnlyDictionary<string, string> All { get; init; } = NoClaims;
 
-    /// <summary><c>job_workflow_ref</c> before the <c>@</c>.</summary>
+    private string? _workflow;
+
+    /// <summary><c>job_workflow_ref</c> before the <c>@</c> (computed once).</summary>
     public string? Workflow
     {
         get
         {
-            if (JobWorkflowRef is null) return null;
+            if (_workflow is not null || JobWorkflowRef is null) return _workflow;
             var at = JobWorkflowRef.IndexOf('@', StringComparison.Ordinal);
-            return at < 0 ? JobWorkflowRef : JobWorkflowRef[..at];
+            return _workflow = at < 0 ? JobWorkflowRef : JobWorkflowRef[..at];
         }
     }
 

@@ -1,0 +1,144 @@
+using NCrontab;
+
+namespace DeployGate.Engine.Scheduling;
+
+/// <summary>A set of instants made of half-open intervals. <see cref="Contains"/> and
+/// <see cref="AddIntervals"/> are two views of the same set and must never disagree.</summary>
+internal interface ITimeSet
+{
+    bool Contains(DateTimeOffset t);
+
+    /// <summary>Adds every interval of the set that overlaps [from, to) (unclipped).</summary>
+    void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into);
+}
+
+/// <summary><c>weekly: { days, from, until }</c>: opens at <c>from</c> on each listed day (wall clock);
+/// an <c>until</c> at or before <c>from</c> closes on the following day; <c>24:00</c> is the end of the day.</summary>
+internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, TimeSpan until) : ITimeSet
+{
+    private readonly bool _crossesMidnight = until <= from;
+
+    private bool Opens(DateTime day) => (dayMask & (1 << (int)day.DayOfWeek)) != 0;
+
+    private OpenInterval Occurrence(DateTime day)
+    {
+        var open = WallClock.ToInstant(day + from, zone);
+        var close = WallClock.ToInstant((_crossesMidnight ? day.AddDays(1) : day) + until, zone);
+        return new OpenInterval(open, close);
+    }
+
+    public bool Contains(DateTimeOffset t)
+    {
+        var today = WallClock.ToWall(t, zone).Date;
+        // An occurrence lasts less than two days of wall time, so only yesterday's and today's can cover t.
+        for (var day = today.AddDays(-1); day <= today; day = day.AddDays(1))
+        {
+            if (!Opens(day)) continue;
+            var o = Occurrence(day);
+            if (o.Start <= t && t < o.End) return true;
+        }
+        return false;
+    }
+
+    public void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into)
+    {
+        var first = WallClock.ToWall(from, zone).Date.AddDays(-2);
+        var last = WallClock.ToWall(to, zone).Date.AddDays(1);
+        for (var day = first; day <= last; day = day.AddDays(1))
+        {
+            if (!Opens(day)) continue;
+            var o = Occurrence(day);
+            if (o.End > o.Start && o.End > from && o.Start < to) into.Add(o);
+        }
+    }
+}
+
+/// <summary><c>schedule</c> + <c>duration</c>: opens at each cron occurrence (wall clock in the zone),
+/// stays open for <c>duration</c> of elapsed time. Wall times that map to the same instant (a gap, an
+/// overlap) open once.</summary>
+internal sealed class CronSet(TimeZoneInfo zone, CrontabSchedule schedule, TimeSpan duration) : ITimeSet
+{
+    // Wall time runs at most a DST shift (≤ 2 h in any zone in use) behind or ahead of elapsed time;
+    // starting the occurrence scan this much earlier finds every opening that can still be open.
+    private static readonly TimeSpan Slack = TimeSpan.FromHours(4);
+
+    public bool Contains(DateTimeOffset t)
+    {
+        var wall = WallClock.ToWall(t - duration, zone) - Slack;
+        var end = WallClock.ToWall(t, zone) + Slack;
+        while (true)
+        {
+            var next = schedule.GetNextOccurrence(wall, end);
+            if (next >= end) return false;
+            var open = WallClock.ToInstant(next, zone);
+            if (open > t) return false;
+            if (t < open + duration) return true;
+            wall = next;
+        }
+    }
+
+    public void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into)
+    {
+        var wall = WallClock.ToWall(from - duration, zone) - Slack;
+        var end = WallClock.ToWall(to, zone) + Slack;
+        DateTimeOffset? previous = null;
+        while (true)
+        {
+            var next = schedule.GetNextOccurrence(wall, end);
+            if (next >= end) return;
+            wall = next;
+            var open = WallClock.ToInstant(next, zone);
+            if (open >= to) return;
+            if (open == previous) continue; // opens once per instant
+            previous = open;
+            var close = open + duration;
+            if (close > from) into.Add(new OpenInterval(open, close));
+        }
+    }
+}
+
+/// <summary>Absolute <c>from</c>/<c>until</c>.</summary>
+internal sealed class AbsoluteSet(DateTimeOffset from, DateTimeOffset until) : ITimeSet
+{
+    public DateTimeOffset From => from;
+    public DateTimeOffset Until => until;
+
+    public bool Contains(DateTimeOffset t) => from <= t && t < until;
+
+    public void AddIntervals(DateTimeOffset start, DateTimeOffset end, List<OpenInterval> into)
+    {
+        if (until > start && from < end) into.Add(new OpenInterval(from, until));
+    }
+}
+
+/// <summary><c>dates</c>: whole local days, each <c>[00:00, next day 00:00)</c> in the zone.</summary>
+internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> dates) : ITimeSet
+{
+    private readonly HashSet<DateOnly> _dates = [.. dates];
+    private readonly DateOnly[] _sorted = [.. dates.Order()];
+
+    private OpenInterval Day(DateOnly d) => new(
+        WallClock.ToInstant(d.ToDateTime(TimeOnly.MinValue), zone),
+        WallClock.ToInstant(d.AddDays(1).ToDateTime(TimeOnly.MinValue), zone));
+
+    public bool Contains(DateTimeOffset t)
+    {
+        var today = DateOnly.FromDateTime(WallClock.ToWall(t, zone));
+        for (var d = today.AddDays(-1); d <= today.AddDays(1); d = d.AddDays(1))
+        {
+            if (!_dates.Contains(d)) continue;
+            var i = Day(d);
+            if (i.Start <= t && t < i.End) return true;
+        }
+        return false;
+    }
+
+    public void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into)
+    {
+        foreach (var d in _sorted)
+        {
+            var i = Day(d);
+            if (i.End > from && i.Start < to) into.Add(i);
+        }
+    }
+}
