@@ -1,15 +1,7 @@
-using System.CommandLine;
-using DeployGate.Cli.Commands;
+using DeployGate.Cli;
 
-var root = new RootCommand("DeployGate: per-request authorization for deployments and secret access.")
-{
-    ServeCommand.Create(),
-    ValidateCommand.Create(),
-    ExplainCommand.Create(),
-    WindowsCommand.Create(),
-    TokenCommand.Create(),
-    AuditCommand.Create(),
-    AppManifestCommand.Create(),
-};
+#pragma warning disable RS0030 // composition root: the one place the real clock is chosen
+CliApp.Clock = TimeProvider.System;
+#pragma warning restore RS0030
 
-return await root.Parse(args).InvokeAsync();
+return await CliApp.RunAsync(args);
