@@ -1,1 +1,0 @@
-namespace DeployGate.Api; internal static class Placeholder { }

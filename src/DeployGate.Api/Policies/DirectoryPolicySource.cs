@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using DeployGate.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace DeployGate.Api;
+
+/// <summary>Policies from the operator's folder, <c>&lt;owner&gt;/&lt;repo&gt;.yml</c>. Compiled snapshots are
+/// cached per file and reused while the file's length and modification time are unchanged (one stat per
+/// request); a <see cref="FileSystemWatcher"/> drops entries on change so edits apply at once even when the
+/// filesystem's mtime is coarse. Revision = SHA-256 of the content.</summary>
+internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
+{
+    private readonly string _root;
+    private readonly ILogger<DirectoryPolicySource> _logger;
+    private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.Ordinal);
+    private readonly FileSystemWatcher? _watcher;
+
+    private sealed record Entry(long Length, DateTime WriteTimeUtc, PolicyLookup Lookup);
+
+    public DirectoryPolicySource(string directory, ILogger<DirectoryPolicySource> logger)
+    {
+        _root = Path.GetFullPath(directory);
+        _logger = logger;
+        if (Directory.Exists(_root))
+        {
+            try
+            {
+                _watcher = new FileSystemWatcher(_root) { IncludeSubdirectories = true, NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.DirectoryName };
+                _watcher.Changed += (_, e) => Invalidate(e.FullPath);
+                _watcher.Created += (_, e) => Invalidate(e.FullPath);
+                _watcher.Deleted += (_, e) => Invalidate(e.FullPath);
+                _watcher.Renamed += (_, e) => { Invalidate(e.FullPath); Invalidate(e.OldFullPath); };
+                _watcher.Error += (_, _) => _cache.Clear();
+                _watcher.EnableRaisingEvents = true;
+            }
+            catch (Exception ex) when (ex is IOException or ArgumentException or PlatformNotSupportedException)
+            {
+                // Watch limits exhausted: the stat check alone still catches changes.
+                _watcher = null;
+            }
+        }
+    }
+
+    public string Root => _root;
+
+    private void Invalidate(string path)
+    {
+        if (path.EndsWith(".yml", StringComparison.Ordinal)) _cache.TryRemove(path, out _);
+        else _cache.Clear(); // a folder changed (renamed owner dir, …)
+    }
+
+    public ValueTask<PolicyLookup> GetAsync(string repository, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var source = $"directory:{repository}.yml";
+        if (!RepositoryNames.TrySplit(repository, out var owner, out var name))
+            return ValueTask.FromResult(new PolicyLookup(null, new PolicyRef(source, null), ServerCodes.RepositoryNameInvalid,
+                $"repository `{repository}` cannot name a policy file"));
+        var path = Path.Combine(_root, owner, name + ".yml");
+        // Invariant: the names are validated above; this is the belt to those braces.
+        if (!Path.GetFullPath(path).StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            return ValueTask.FromResult(new PolicyLookup(null, new PolicyRef(source, null), ServerCodes.RepositoryNameInvalid,
+                $"repository `{repository}` cannot name a policy file"));
+        var reference = new PolicyRef($"directory:{owner}/{name}.yml", null);
+
+        FileInfo info;
+        try
+        {
+            info = new FileInfo(path);
+            if (!info.Exists)
+            {
+                _cache.TryRemove(path, out _);
+                return ValueTask.FromResult(new PolicyLookup(null, reference, ServerCodes.PolicyNotFound,
+                    $"no policy for `{repository}`: `{owner}/{name}.yml` does not exist in the policy folder"));
+            }
+            if (_cache.TryGetValue(path, out var cached) && cached.Length == info.Length && cached.WriteTimeUtc == info.LastWriteTimeUtc)
+                return ValueTask.FromResult(cached.Lookup);
+
+            var bytes = File.ReadAllBytes(path);
+            if (bytes.Length > PolicyLoader.MaxBytes)
+                return ValueTask.FromResult(new PolicyLookup(null, reference with { Revision = Hash(bytes) }, ServerCodes.PolicyInvalid,
+                    $"policy file is larger than {PolicyLoader.MaxBytes / 1024} KiB"));
+            var lookup = Compile(bytes, $"{owner}/{name}.yml", now, reference with { Revision = Hash(bytes) });
+            _cache[path] = new Entry(info.Length, info.LastWriteTimeUtc, lookup);
+            Log.PolicyLoaded(_logger, repository, lookup.Ref.Revision ?? "", lookup.Code ?? "ok");
+            return ValueTask.FromResult(lookup);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ValueTask.FromResult(new PolicyLookup(null, reference, ServerCodes.PolicySourceUnavailable,
+                $"cannot read the policy file: {ex.Message}", Unavailable: true));
+        }
+    }
+
+    private static PolicyLookup Compile(byte[] bytes, string file, DateTimeOffset now, PolicyRef reference)
+    {
+        PolicyLoadResult result;
+        try
+        {
+            result = PolicyLoader.Load(bytes, file, now, reference);
+        }
+        catch (Exception ex)
+        {
+            // Fail closed: a loader bug is an invalid policy, never an allow (cached until the file changes).
+            return new PolicyLookup(null, reference, ServerCodes.PolicyInvalid, $"policy cannot be loaded: {ex.GetType().Name}");
+        }
+        if (result.HasErrors || result.Policy is null)
+        {
+            var first = result.Errors.FirstOrDefault();
+            return new PolicyLookup(null, reference, first?.Code ?? ServerCodes.PolicyInvalid,
+                first is null ? "policy file is invalid" : $"policy file is invalid: {first}");
+        }
+        return PolicyLookup.Found(result.Policy);
+    }
+
+    internal static string Hash(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    public ValueTask<(bool Ok, string Detail)> CheckAsync(CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Directory.Exists(_root) ? (true, "ok") : (false, $"policy folder `{_root}` does not exist"));
+
+    public void Dispose() => _watcher?.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 6200, Level = LogLevel.Information, Message = "loaded policy of {Repository} revision {Revision}: {Outcome}")]
+        public static partial void PolicyLoaded(ILogger logger, string repository, string revision, string outcome);
+    }
+}

@@ -1,1 +1,0 @@
-namespace DeployGate.GitHub; internal static class Placeholder { }
