@@ -90,8 +90,10 @@ internal static class AuthorizeRequestParser
             return Fail(ServerCodes.BodyActionInvalid, action is null ? "`action` is required: `deploy` or `read-secret`" : $"`action` `{action}` is not `deploy` or `read-secret`");
         if (string.IsNullOrWhiteSpace(environment))
             return Fail(ServerCodes.BodyEnvironmentMissing, "`environment` is required");
-        if (gateAction == GateAction.Deploy && (string.IsNullOrEmpty(target) || secret is not null))
-            return Fail(ServerCodes.BodyTargetOrSecret, "`deploy` needs `target` and no `secret`");
+        // `target` is optional for a deploy (SPEC §8's action input is optional): an environment that
+        // approves targets denies a deploy without one (DG2032); one that does not, need not be told.
+        if (gateAction == GateAction.Deploy && (target is "" || secret is not null))
+            return Fail(ServerCodes.BodyTargetOrSecret, "`deploy` takes an optional non-empty `target` and no `secret`");
         if (gateAction == GateAction.ReadSecret && (string.IsNullOrEmpty(secret) || target is not null))
             return Fail(ServerCodes.BodyTargetOrSecret, "`read-secret` needs `secret` and no `target`");
 

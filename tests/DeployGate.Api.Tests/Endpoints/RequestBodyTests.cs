@@ -30,7 +30,8 @@ public sealed class RequestBodyTests : IAsyncLifetime
     [InlineData("""{"action":"destroy","environment":"staging","target":"a"}""", ServerCodes.BodyActionInvalid)]
     [InlineData("""{"environment":"staging","target":"a"}""", ServerCodes.BodyActionInvalid)]
     [InlineData("""{"action":"deploy","target":"a"}""", ServerCodes.BodyEnvironmentMissing)]
-    [InlineData("""{"action":"deploy","environment":"staging"}""", ServerCodes.BodyTargetOrSecret)]
+    [InlineData("""{"action":"deploy","environment":"staging","target":""}""", ServerCodes.BodyTargetOrSecret)]
+    [InlineData("""{"action":"read-secret","environment":"staging"}""", ServerCodes.BodyTargetOrSecret)]
     [InlineData("""{"action":"deploy","environment":"staging","target":"a","secret":"b"}""", ServerCodes.BodyTargetOrSecret)]
     [InlineData("""{"action":"read-secret","environment":"staging","target":"a"}""", ServerCodes.BodyTargetOrSecret)]
     [InlineData("""{"action":"deploy","environment":"staging","target":"a","break_glass":{"reason":"short"}}""", ServerCodes.BodyBreakGlassReason)]
@@ -49,6 +50,21 @@ public sealed class RequestBodyTests : IAsyncLifetime
         var id = problem.GetProperty("decision_id").GetString();
         var record = (await _gate.AuditAsync()).Select(r => JsonDocument.Parse(r).RootElement).Single(r => r.GetProperty("decision_id").GetString() == id);
         Assert.Equal("acme/web", record.GetProperty("identity").GetProperty("repository").GetString());
+    }
+
+    [Fact]
+    public async Task DeployWithoutTarget_IsDecidedNotRejected()
+    {
+        // `target` is optional for deploy; the engine decides (DG2032 where the environment approves targets).
+        _gate.WritePolicy("acme/web", TestPolicies.Web);
+        var token = _issuer.Sign(_issuer.Claims(GateHost.Start, GateHost.Audience));
+        using var response = await _gate.AuthorizeAsync(token, """{"action":"deploy","environment":"staging"}""");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Forbidden, text);
+        var target = JsonDocument.Parse(text).RootElement.GetProperty("checks").EnumerateArray()
+            .Single(c => c.GetProperty("check").GetString() == "target");
+        Assert.Equal("fail", target.GetProperty("result").GetString());
+        Assert.Equal("DG2032", target.GetProperty("code").GetString());
     }
 
     [Fact]
