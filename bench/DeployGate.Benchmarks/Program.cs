@@ -1,11 +1,18 @@
 using BenchmarkDotNet.Running;
 using DeployGate.Benchmarks;
+using DeployGate.Benchmarks.Http;
 
 // `latency [N]`: per-decision p50/p99/p99.9 and bytes per decision (fast, a few seconds).
+// `http --cli deploygate.dll --plaintext plaintext.dll [--out file.md]`: the HTTP load run (bench/run.sh).
+// `audit [clients]`: group commit of the SQLite audit log alone (records/s, batch sizes, append latency).
 // anything else: BenchmarkDotNet (mean, error, allocations), e.g. `--filter '*'`.
 if (args.Length > 0 && args[0] == "latency")
 {
     return LatencyRun.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000);
+}
+if (args.Length > 0 && args[0] == "http")
+{
+    return await HttpRun.RunAsync(args[1..]);
 }
 BenchmarkSwitcher.FromAssembly(typeof(DecisionBenchmarks).Assembly).Run(args);
 return 0;

@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+
+namespace DeployGate.Benchmarks.Http;
+
+/// <summary><c>http --cli deploygate.dll --plaintext plaintext.dll [--out file.md] [--inprocess file] [--seconds 3]
+/// [--targets plaintext,example,large,example-nocache]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
+internal static class HttpRun
+{
+    private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
+    private static readonly int[] Sweep = [1, 4, 16, 64, 256];
+    private const int OpenLoopConnections = 64;
+    private const int LargeRepositories = 32;
+    private const int LargeEnvironments = 200;
+    private const int LargeIdentities = 2000;
+
+    private sealed record TargetResult(string Name, string Description, PhaseResult[] Sweep, PhaseResult Half, long Answered, long? AuditRows)
+    {
+        public PhaseResult Unloaded => Sweep[0];
+        public PhaseResult Saturation => Sweep.MaxBy(p => p.Rate)!;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        var cli = Path.GetFullPath(Arg("--cli") ?? throw new ArgumentException("--cli <deploygate.dll> is required"));
+        var plaintext = Path.GetFullPath(Arg("--plaintext") ?? throw new ArgumentException("--plaintext <dll> is required"));
+        var seconds = double.Parse(Arg("--seconds") ?? "3", Ci);
+        var targets = (Arg("--targets") ?? "plaintext,example,large,example-nocache").Split(',');
+        var examplePolicy = Path.Combine(AppContext.BaseDirectory, "web.yml");
+        var phase = TimeSpan.FromSeconds(seconds);
+
+        var loadBefore = LoadAverage();
+        var root = Directory.CreateTempSubdirectory("deploygate-bench-");
+        var results = new List<TargetResult>();
+        try
+        {
+            using var key = DevKey.Create();
+            foreach (var target in targets)
+            {
+                var dir = Directory.CreateDirectory(Path.Combine(root.FullName, target)).FullName;
+                Console.Error.WriteLine($"# {target}: starting");
+                TargetResult result;
+                if (target == "plaintext")
+                {
+                    using var server = await ServerProcess.StartAsync(plaintext, ["--urls", "http://127.0.0.1:{port}"], dir, "/");
+                    var requests = Workload.Example(key, server.BaseUrl, "/", DateTimeOffset.UtcNow).Requests;
+                    result = await MeasureAsync(target, "Kestrel minimal API answering `OK` (same requests, no work)", server, requests, phase);
+                }
+                else
+                {
+                    var large = target.StartsWith("large", StringComparison.Ordinal);
+                    var policies = Directory.CreateDirectory(Path.Combine(dir, "policies", "acme")).FullName;
+                    if (large)
+                    {
+                        var yaml = Scenario.LargePolicy(LargeEnvironments, LargeIdentities, openEvery: 4);
+                        for (var r = 0; r < LargeRepositories; r++) await File.WriteAllTextAsync(Path.Combine(policies, $"r{r}.yml"), yaml);
+                    }
+                    else
+                    {
+                        File.Copy(examplePolicy, Path.Combine(policies, "web.yml"));
+                    }
+                    key.WriteDevIssuerFile(Path.Combine(dir, ".deploygate", "dev-issuer.json"));
+                    string[] serveArgs = ["serve", "--dev", "--urls", "http://127.0.0.1:{port}"];
+                    if (target.EndsWith("-nocache", StringComparison.Ordinal)) serveArgs = [.. serveArgs, "--DeployGate:TokenCacheSize=0"];
+                    using var server = await ServerProcess.StartAsync(cli, serveArgs, dir, "/api/healthz");
+                    var now = DateTimeOffset.UtcNow;
+                    var workload = large
+                        ? Workload.Large(key, server.BaseUrl, "/api/v1/authorize", now, LargeRepositories, LargeEnvironments)
+                        : Workload.Example(key, server.BaseUrl, "/api/v1/authorize", now);
+                    var description = large
+                        ? $"`deploygate serve --dev`, large policy ({LargeEnvironments} environments, {LargeIdentities:N0} identities) for {LargeRepositories} repositories"
+                        : "`deploygate serve --dev`, example policy examples/policies/acme/web.yml";
+                    if (target.EndsWith("-nocache", StringComparison.Ordinal)) description += ", validated-token cache off: RS256 verified on every request";
+                    result = await MeasureAsync(target, description, server, workload.Requests, phase);
+                    server.Dispose();   // stop before reading the audit file
+                    result = result with { AuditRows = CountAuditRows(Path.Combine(dir, ".deploygate", "audit.db")) };
+                    if (result.Sweep.Sum(p => p.Other) + result.Half.Other > 0)
+                        Console.Error.WriteLine($"# {target}: some answers were neither 200 nor 403; see {server.LogFile}");
+                }
+                results.Add(result);
+            }
+        }
+        finally
+        {
+            if (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_KEEP") is null) root.Delete(recursive: true);
+        }
+
+        var inprocess = Arg("--inprocess") is { } file && File.Exists(file) ? await File.ReadAllTextAsync(file) : null;
+        var markdown = Report(results, inprocess, loadBefore, LoadAverage(), seconds);
+        Console.WriteLine(markdown);
+        if (Arg("--out") is { } outFile)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outFile))!);
+            await File.WriteAllTextAsync(outFile, markdown);
+            Console.Error.WriteLine($"# written to {outFile}");
+        }
+        var failed = results.Any(r => r.Sweep.Sum(p => p.Other) + r.Half.Other > 0 || (r.AuditRows is { } rows && rows < r.Answered));
+        return failed ? 1 : 0;
+    }
+
+    private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase)
+    {
+        var warm = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 16, TimeSpan.FromSeconds(2));
+        Console.Error.WriteLine($"# {name}: warm-up {warm.Rate:F0}/s");
+        var sweep = new List<PhaseResult>();
+        foreach (var c in Sweep)
+        {
+            var p = await LoadPhases.ClosedLoopAsync("closed", server.EndPoint, requests, c, phase);
+            Console.Error.WriteLine(string.Create(Ci, $"# {name}: {c,3} clients {p.Rate,8:F0}/s p50 {p.P(0.5),8:F0} µs p99 {p.P(0.99),8:F0} µs ({p.Ok} 200, {p.Forbidden} 403, {p.Other} other)"));
+            sweep.Add(p);
+        }
+        var max = sweep.Max(p => p.Rate);
+        var half = await LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, max / 2, phase + phase);
+        Console.Error.WriteLine(string.Create(Ci, $"# {name}: open loop at {max / 2:F0}/s achieved {half.Rate:F0}/s p50 {half.P(0.5):F0} µs p99 {half.P(0.99):F0} µs p99.9 {half.P(0.999):F0} µs"));
+        var answered = warm.Ok + warm.Forbidden + sweep.Sum(p => p.Ok + p.Forbidden) + half.Ok + half.Forbidden;
+        return new TargetResult(name, description, [.. sweep], half, answered, null);
+    }
+
+    private static long? CountAuditRows(string path)
+    {
+        if (!File.Exists(path)) return null;
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM decision_log";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+
+    private static string CpuModel() => File.Exists("/proc/cpuinfo")
+        ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?"
+        : "?";
+
+    private static string Us(double us) => double.IsNaN(us) ? "–" : us >= 10_000 ? (us / 1000).ToString("F1", Ci) + " ms" : us.ToString("F0", Ci) + " µs";
+
+    private static string Report(List<TargetResult> results, string? inprocess, string loadBefore, string loadAfter, double seconds)
+    {
+        var b = new StringBuilder();
+        b.AppendLine(Ci, $"# DeployGate benchmark — {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        b.AppendLine();
+        b.AppendLine(Ci, $"Machine: {Environment.ProcessorCount} cores, {CpuModel()}, .NET {Environment.Version}, {RuntimeInformation.OSDescription}. ");
+        b.AppendLine(Ci, $"Load average before/after: {loadBefore} / {loadAfter} (the machine is shared: compare ratios, not absolutes). ");
+        b.AppendLine(Ci, $"Command: `bench/run.sh`. Each closed-loop phase {seconds:F0} s after a 2 s warm-up; open loop {2 * seconds:F0} s over {OpenLoopConnections} connections at half the best closed-loop rate. ");
+        b.AppendLine(Ci, $"Requests: {Workload.RequestCount:N0} distinct (token, body) pairs, {Workload.TokenCount} distinct RS256 tokens, cycled; load generator (C#, raw sockets, keep-alive) on the same 2 cores.");
+        b.AppendLine();
+        if (inprocess is not null)
+        {
+            b.AppendLine("## In-process decision (SPEC §13: p50 ≤ 1 µs, p99 ≤ 5 µs, ≤ 1 KiB allocated)");
+            b.AppendLine();
+            b.AppendLine("```");
+            b.Append(inprocess.TrimEnd()).AppendLine();
+            b.AppendLine("```");
+            b.AppendLine();
+        }
+        var baseline = results.FirstOrDefault(r => r.Name == "plaintext");
+        var gates = results.Where(r => r.Name != "plaintext").ToList();
+        b.AppendLine("## `POST /api/v1/authorize` over loopback against SPEC §13");
+        b.AppendLine();
+        b.Append("| figure | SPEC §13 |");
+        foreach (var g in gates) b.Append(Ci, $" {g.Name} |");
+        if (baseline is not null) b.Append(" Kestrel plaintext |");
+        b.AppendLine();
+        b.Append("|---|---|");
+        foreach (var _ in gates) b.Append("---|");
+        if (baseline is not null) b.Append("---|");
+        b.AppendLine();
+        void Row(string figure, string spec, Func<TargetResult, double> value, Func<double, string> format, bool higherIsBetter)
+        {
+            b.Append(Ci, $"| {figure} | {spec} |");
+            var @base = baseline is null ? double.NaN : value(baseline);
+            foreach (var g in gates)
+            {
+                var v = value(g);
+                var ratio = double.IsNaN(@base) ? "" : higherIsBetter ? $" ({v / @base:P0} of baseline)" : $" ({v / @base:F1}× baseline)";
+                b.Append(Ci, $" {format(v)}{ratio} |");
+            }
+            if (baseline is not null) b.Append(Ci, $" {format(@base)} |");
+            b.AppendLine();
+        }
+        Row("saturation throughput (best closed loop)", "≥ 20,000/s", r => r.Saturation.Rate, v => v.ToString("N0", Ci) + "/s", true);
+        Row("… at clients", "", r => r.Saturation.Connections, v => v.ToString("F0", Ci), true);
+        Row("unloaded p50 (1 client, sequential)", "≤ 250 µs", r => r.Unloaded.P(0.5), Us, false);
+        Row("unloaded p99", "≤ 1 ms", r => r.Unloaded.P(0.99), Us, false);
+        Row("unloaded p99.9", "", r => r.Unloaded.P(0.999), Us, false);
+        Row("half saturation: rate achieved", "", r => r.Half.Rate, v => v.ToString("N0", Ci) + "/s", true);
+        Row("half saturation p50 (open loop)", "", r => r.Half.P(0.5), Us, false);
+        Row("half saturation p99", "≤ 2 ms", r => r.Half.P(0.99), Us, false);
+        Row("half saturation p99.9", "", r => r.Half.P(0.999), Us, false);
+        b.AppendLine();
+        foreach (var r in results)
+        {
+            var allow = r.Sweep.Sum(p => p.Ok) + r.Half.Ok;
+            var deny = r.Sweep.Sum(p => p.Forbidden) + r.Half.Forbidden;
+            var other = r.Sweep.Sum(p => p.Other) + r.Half.Other;
+            var audit = r.AuditRows is { } rows ? string.Create(Ci, $"; audit rows {rows:N0} for {r.Answered:N0} answered decisions (incl. warm-up)") : "";
+            b.AppendLine(Ci, $"- **{r.Name}**: {r.Description}; answers 200/403/other: {allow:N0}/{deny:N0}/{other:N0}{audit}");
+        }
+        b.AppendLine();
+        b.AppendLine("## Cost against concurrent clients (closed loop)");
+        b.AppendLine();
+        b.AppendLine("| target | clients | req/s | p50 | p99 | p99.9 |");
+        b.AppendLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            foreach (var p in r.Sweep)
+                b.AppendLine(Ci, $"| {r.Name} | {p.Connections} | {p.Rate:N0} | {Us(p.P(0.5))} | {Us(p.P(0.99))} | {Us(p.P(0.999))} |");
+        }
+        return b.ToString();
+    }
+}

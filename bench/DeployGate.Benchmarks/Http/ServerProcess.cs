@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace DeployGate.Benchmarks.Http;
+
+/// <summary>A server under test, run as its own process (<c>dotnet some.dll …</c>) on 127.0.0.1 with its output
+/// in a file, so reading the server's log costs the load generator nothing.</summary>
+internal sealed class ServerProcess : IDisposable
+{
+    private readonly Process _process;
+
+    private ServerProcess(Process process, int port, string logFile) => (_process, Port, LogFile) = (process, port, logFile);
+
+    public int Port { get; }
+    public string LogFile { get; }
+    public string BaseUrl => $"http://127.0.0.1:{Port}";
+    public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+    public int Id => _process.Id;
+
+    public static async Task<ServerProcess> StartAsync(string dll, IEnumerable<string> args, string workingDirectory, string readyPath,
+        IDictionary<string, string>? environment = null)
+    {
+        var port = FreePort();
+        var logFile = Path.Combine(workingDirectory, "server.log");
+        // `exec` so the process we hold is the server itself; its output goes straight to a file.
+        var info = new ProcessStartInfo("/bin/sh") { WorkingDirectory = workingDirectory, UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("exec \"$@\" >server.log 2>&1");
+        info.ArgumentList.Add("sh");
+        info.ArgumentList.Add("dotnet");
+        info.ArgumentList.Add(dll);
+        foreach (var a in args) info.ArgumentList.Add(a.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
+        var server = new ServerProcess(Process.Start(info)!, port, logFile);
+        try
+        {
+            await server.WaitReadyAsync(readyPath);
+            return server;
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+    }
+
+    private async Task WaitReadyAsync(string path)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.GetTimestamp() + 60 * Stopwatch.Frequency;
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"server exited early:\n{await File.ReadAllTextAsync(LogFile)}");
+            try
+            {
+                using var response = await client.GetAsync(new Uri(BaseUrl + path));
+                return;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                await Task.Delay(100);
+            }
+        }
+        throw new TimeoutException($"server on {BaseUrl} never answered {path}");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();   // this one process, by its id
+                _process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+        _process.Dispose();
+    }
+}

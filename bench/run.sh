@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmark, then the HTTP
+# load run over loopback (deploygate serve with durable SQLite audit vs a Kestrel plaintext baseline, same run).
+# Prints a markdown report and writes it to bench/results/<date>.md. About 3 minutes; loopback only.
+#   bench/run.sh                 full run
+#   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
+#   BENCH_TARGETS=plaintext,example bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${BENCH_SECONDS:-3}"
+targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache}"
+out="bench/results/$(date -u +%Y-%m-%d).md"
+
+echo "== build (Release)" >&2
+dotnet build src/DeployGate.Cli -c Release --nologo -v quiet >&2
+dotnet build bench/DeployGate.Bench.Plaintext -c Release --nologo -v quiet >&2
+dotnet build bench/DeployGate.Benchmarks -c Release --nologo -v quiet >&2
+
+bench="bench/DeployGate.Benchmarks/bin/Release/net10.0/DeployGate.Benchmarks.dll"
+inprocess="$(mktemp)"
+trap 'rm -f "$inprocess"' EXIT
+
+echo "== in-process decision latency" >&2
+dotnet "$bench" latency 1000000 | tee "$inprocess" >&2
+
+echo "== HTTP load run" >&2
+dotnet "$bench" http \
+  --cli src/DeployGate.Cli/bin/Release/net10.0/deploygate.dll \
+  --plaintext bench/DeployGate.Bench.Plaintext/bin/Release/net10.0/DeployGate.Bench.Plaintext.dll \
+  --inprocess "$inprocess" --seconds "$seconds" --targets "$targets" --out "$out"
