@@ -14,5 +14,9 @@ if (args.Length > 0 && args[0] == "http")
 {
     return await HttpRun.RunAsync(args[1..]);
 }
+if (args.Length > 0 && args[0] == "audit")
+{
+    return await AuditRun.RunAsync(args[1..]);
+}
 BenchmarkSwitcher.FromAssembly(typeof(DecisionBenchmarks).Assembly).Run(args);
 return 0;

@@ -67,6 +67,9 @@ internal static class HttpRun
                     key.WriteDevIssuerFile(Path.Combine(dir, ".deploygate", "dev-issuer.json"));
                     string[] serveArgs = ["serve", "--dev", "--urls", "http://127.0.0.1:{port}"];
                     if (target.EndsWith("-nocache", StringComparison.Ordinal)) serveArgs = [.. serveArgs, "--DeployGate:TokenCacheSize=0"];
+                    // Experiments: extra `serve` arguments, e.g. `--Logging:LogLevel:DeployGate=Warning`.
+                    if (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_GATE_ARGS") is { Length: > 0 } extra)
+                        serveArgs = [.. serveArgs, .. extra.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
                     using var server = await ServerProcess.StartAsync(cli, serveArgs, dir, "/api/healthz");
                     var now = DateTimeOffset.UtcNow;
                     var workload = large
@@ -105,17 +108,23 @@ internal static class HttpRun
 
     private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase)
     {
+        async Task<PhaseResult> Measured(Func<Task<PhaseResult>> run)
+        {
+            var (s0, g0) = (server.CpuTime, Environment.CpuUsage.TotalTime);
+            var p = await run();
+            return p with { ServerCpu = (server.CpuTime - s0).TotalSeconds, GeneratorCpu = (Environment.CpuUsage.TotalTime - g0).TotalSeconds };
+        }
         var warm = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 16, TimeSpan.FromSeconds(2));
         Console.Error.WriteLine($"# {name}: warm-up {warm.Rate:F0}/s");
         var sweep = new List<PhaseResult>();
         foreach (var c in Sweep)
         {
-            var p = await LoadPhases.ClosedLoopAsync("closed", server.EndPoint, requests, c, phase);
-            Console.Error.WriteLine(string.Create(Ci, $"# {name}: {c,3} clients {p.Rate,8:F0}/s p50 {p.P(0.5),8:F0} µs p99 {p.P(0.99),8:F0} µs ({p.Ok} 200, {p.Forbidden} 403, {p.Other} other)"));
+            var p = await Measured(() => LoadPhases.ClosedLoopAsync("closed", server.EndPoint, requests, c, phase));
+            Console.Error.WriteLine(string.Create(Ci, $"# {name}: {c,3} clients {p.Rate,8:F0}/s p50 {p.P(0.5),8:F0} µs p99 {p.P(0.99),8:F0} µs ({p.Ok} 200, {p.Forbidden} 403, {p.Other} other) CPU µs/req server {p.ServerCpuPerRequestUs:F0} generator {p.GeneratorCpuPerRequestUs:F0}"));
             sweep.Add(p);
         }
         var max = sweep.Max(p => p.Rate);
-        var half = await LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, max / 2, phase + phase);
+        var half = await Measured(() => LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, max / 2, phase + phase));
         Console.Error.WriteLine(string.Create(Ci, $"# {name}: open loop at {max / 2:F0}/s achieved {half.Rate:F0}/s p50 {half.P(0.5):F0} µs p99 {half.P(0.99):F0} µs p99.9 {half.P(0.999):F0} µs"));
         var answered = warm.Ok + warm.Forbidden + sweep.Sum(p => p.Ok + p.Forbidden) + half.Ok + half.Forbidden;
         return new TargetResult(name, description, [.. sweep], half, answered, null);
@@ -188,6 +197,8 @@ internal static class HttpRun
         Row("unloaded p50 (1 client, sequential)", "≤ 250 µs", r => r.Unloaded.P(0.5), Us, false);
         Row("unloaded p99", "≤ 1 ms", r => r.Unloaded.P(0.99), Us, false);
         Row("unloaded p99.9", "", r => r.Unloaded.P(0.999), Us, false);
+        Row("server CPU per request at saturation", "", r => r.Saturation.ServerCpuPerRequestUs, Us, false);
+        Row("load generator CPU per request at saturation", "", r => r.Saturation.GeneratorCpuPerRequestUs, Us, false);
         Row("half saturation: rate achieved", "", r => r.Half.Rate, v => v.ToString("N0", Ci) + "/s", true);
         Row("half saturation p50 (open loop)", "", r => r.Half.P(0.5), Us, false);
         Row("half saturation p99", "≤ 2 ms", r => r.Half.P(0.99), Us, false);
@@ -204,12 +215,12 @@ internal static class HttpRun
         b.AppendLine();
         b.AppendLine("## Cost against concurrent clients (closed loop)");
         b.AppendLine();
-        b.AppendLine("| target | clients | req/s | p50 | p99 | p99.9 |");
-        b.AppendLine("|---|---:|---:|---:|---:|---:|");
+        b.AppendLine("| target | clients | req/s | p50 | p99 | p99.9 | server CPU/req | generator CPU/req |");
+        b.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
             foreach (var p in r.Sweep)
-                b.AppendLine(Ci, $"| {r.Name} | {p.Connections} | {p.Rate:N0} | {Us(p.P(0.5))} | {Us(p.P(0.99))} | {Us(p.P(0.999))} |");
+                b.AppendLine(Ci, $"| {r.Name} | {p.Connections} | {p.Rate:N0} | {Us(p.P(0.5))} | {Us(p.P(0.99))} | {Us(p.P(0.999))} | {Us(p.ServerCpuPerRequestUs)} | {Us(p.GeneratorCpuPerRequestUs)} |");
         }
         return b.ToString();
     }

@@ -6,6 +6,12 @@ namespace DeployGate.Benchmarks.Http;
 /// <summary>The outcome of one load phase: every request's latency (sorted), throughput and status counts.</summary>
 internal sealed record PhaseResult(string Phase, int Connections, double Seconds, long[] Latencies, long Ok, long Forbidden, long Other, double TargetRate = 0)
 {
+    /// <summary>CPU seconds the server and the load generator used during the phase.</summary>
+    public double ServerCpu { get; init; }
+    public double GeneratorCpu { get; init; }
+    public double ServerCpuPerRequestUs => ServerCpu * 1e6 / Math.Max(1, Count);
+    public double GeneratorCpuPerRequestUs => GeneratorCpu * 1e6 / Math.Max(1, Count);
+
     public long Count => Latencies.Length;
     public double Rate => Count / Seconds;
     public double P(double q) => Latencies.Length == 0 ? double.NaN

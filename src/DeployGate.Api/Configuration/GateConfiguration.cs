@@ -40,6 +40,13 @@ public sealed partial class GateConfiguration
             AllowedOwners = ReadList(configuration, "DeployGate:AllowedOwners"),
         };
         ReadDuration(configuration, "DeployGate:JwksRefreshInterval", TimeSpan.FromMinutes(1), TimeSpan.FromHours(24), v => gate.JwksRefreshInterval = v, problems, ServerCodes.IssuerInvalid);
+        if (configuration["DeployGate:TokenCacheSize"] is { } cacheText && !string.IsNullOrWhiteSpace(cacheText))
+        {
+            if (int.TryParse(cacheText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size) && size <= GateOptions.MaxTokenCacheSize)
+                gate.TokenCacheSize = size;
+            else
+                problems.Add(new(ServerCodes.IssuerInvalid, "DeployGate:TokenCacheSize", $"`{cacheText}` is not a whole number between 0 and {GateOptions.MaxTokenCacheSize}"));
+        }
         ReadDuration(configuration, "DeployGate:JwksMinRefetchInterval", TimeSpan.Zero, TimeSpan.FromHours(1), v => gate.JwksMinRefetchInterval = v, problems, ServerCodes.IssuerInvalid);
 
         var policy = new PolicyOptions

@@ -26,6 +26,13 @@ public sealed class GateOptions
 
     /// <summary>The least time between two refetches caused by an unknown <c>kid</c>. Default 30 s.</summary>
     public TimeSpan JwksMinRefetchInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most verified tokens remembered until their <c>exp</c>, so a replayed token skips RSA verification.
+    /// Default 10,000, range 0..1,000,000; 0 turns the cache off (every request verifies its token's signature).</summary>
+    public int TokenCacheSize { get; set; } = DefaultTokenCacheSize;
+
+    public const int DefaultTokenCacheSize = 10_000;
+    public const int MaxTokenCacheSize = 1_000_000;
 }
 
 /// <summary><c>Policy:*</c> — where policies come from.</summary>

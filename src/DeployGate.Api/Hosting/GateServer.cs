@@ -157,7 +157,7 @@ public static class GateServer
             trust = new IssuerTrust(config.Gate.Issuer.TrimEnd('/'), config.EffectiveAudience, config.Gate.AllowedOwners);
         }
         services.AddSingleton(trust);
-        services.AddSingleton<OidcTokenValidator>();
+        services.AddSingleton(sp => new OidcTokenValidator(sp.GetRequiredService<ISigningKeyProvider>(), trust, config.Gate.TokenCacheSize));
         services.AddSingleton<AuthorizeHandler>();
         if (config.Policy.Source == "github")
             GitHubPolicySource.Register(services, config);

@@ -17,11 +17,17 @@ internal sealed record TokenCheck(WorkloadClaims? Claims, string? Code, string? 
 /// <c>alg</c> RS256 only, <c>iss</c> exact, signature with the issuer's key for <c>kid</c>, <c>aud</c>,
 /// <c>exp</c>/<c>nbf</c> against the injected clock (60 s skew), the claims DeployGate needs, and the owner
 /// allow-list. Builds <see cref="WorkloadClaims"/> from individual claims; <c>sub</c> is never parsed.</summary>
-internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust trust)
+/// <remarks>A token that passed every check is remembered until its <c>exp</c> (<see cref="ValidatedTokenCache"/>,
+/// <c>DeployGate:TokenCacheSize</c>, 0 = off), so a token replayed within its lifetime skips RSA verification.</remarks>
+internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust trust, int tokenCacheSize = GateOptions.DefaultTokenCacheSize)
 {
     private static readonly TimeSpan Skew = TimeSpan.FromSeconds(60);
     private static readonly string[] RequiredClaims = ["repository", "repository_owner", "job_workflow_ref", "ref", "run_id"];
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+    private readonly ValidatedTokenCache? _cache = tokenCacheSize > 0 ? new ValidatedTokenCache(tokenCacheSize) : null;
+
+    /// <summary>Test hook: the cache, or null when it is off.</summary>
+    internal ValidatedTokenCache? Cache => _cache;
 
     /// <param name="now">The request's one clock reading; lifetime is judged at this instant.</param>
     public async ValueTask<TokenCheck> ValidateAsync(string? authorization, DateTimeOffset now, CancellationToken cancellationToken)
@@ -30,6 +36,16 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
             authorization.AsSpan(7).Trim().IsEmpty)
             return TokenCheck.Fail(TokenCodes.MissingBearer, "missing `Authorization: Bearer <OIDC token>` header");
         var raw = authorization[7..].Trim();
+
+        if (_cache is not null && _cache.TryGet(raw, now, out var hit))
+        {
+            // Invariant: a hit stands only if everything it was verified against still holds.
+            var current = await keys.FindAsync(hit.Kid, cancellationToken);
+            if (ReferenceEquals(current.Key, hit.Key) && string.Equals(hit.Issuer, trust.Issuer, StringComparison.Ordinal)
+                && string.Equals(hit.Audience, trust.Audience, StringComparison.Ordinal))
+                return hit.Check;
+            _cache.Remove(raw);
+        }
 
         JsonWebToken jwt;
         try
@@ -117,6 +133,13 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
         if (trust.AllowedOwners is { } allowed && !allowed.Contains(owner))
             return TokenCheck.Fail(TokenCodes.OwnerNotAllowed, $"repository owner `{owner}` is not served by this gate");
 
-        return new TokenCheck(WorkloadClaims.FromDictionary(claims), null, null);
+        var check = new TokenCheck(WorkloadClaims.FromDictionary(claims), null, null);
+        if (_cache is not null)
+        {
+            var validFrom = jwt.TryGetPayloadValue<long>("nbf", out var notBefore) ? DateTimeOffset.FromUnixTimeSeconds(notBefore) - Skew : DateTimeOffset.MinValue;
+            _cache.Add(raw, new ValidatedTokenCache.Entry(check, jwt.Kid, lookup.Key, issuer, audience, validFrom,
+                DateTimeOffset.FromUnixTimeSeconds(exp) + Skew), now);
+        }
+        return check;
     }
 }
