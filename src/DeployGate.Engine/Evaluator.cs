@@ -149,7 +149,7 @@ public static class Evaluator
                 if (HeldCheck(role) is not null) { breakGlassHeld = true; break; }
             }
         }
-        var breakGlass = breakGlassAsked && breakGlassHeld;
+        var breakGlassInEffect = breakGlassAsked && breakGlassHeld;
         checks[4] = WindowCheck(env, rule, now);
         checks[5] = FreezeCheck(env, action, now);
         if (checks[4].Result == CheckResult.Fail || checks[5].Result == CheckResult.Fail)
@@ -157,7 +157,7 @@ public static class Evaluator
             for (var k = 4; k <= 5; k++)
             {
                 if (checks[k].Result != CheckResult.Fail) continue;
-                checks[k] = breakGlass
+                checks[k] = breakGlassInEffect
                     ? checks[k] with { Result = CheckResult.Overridden, Message = $"{checks[k].Message}; overridden by break-glass" }
                     : breakGlassAsked
                         ? checks[k] with { Message = $"{checks[k].Message}; break-glass asked, but {BreakGlassHint(env)}" }
@@ -165,6 +165,9 @@ public static class Evaluator
             }
         }
         ArrayPool<bool>.Shared.Return(member);
+
+        // Flagged only when break-glass changed the outcome of a check (SPEC §3: overridden → flagged).
+        var breakGlass = breakGlassInEffect && (checks[4].Result == CheckResult.Overridden || checks[5].Result == CheckResult.Overridden);
 
         var deny = false;
         var onlyTime = true;
