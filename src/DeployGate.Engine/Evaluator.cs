@@ -181,11 +181,13 @@ public static class Evaluator
         DateTimeOffset? next = null;
         if (deny && onlyTime && env is not null)
         {
-            foreach (var i in TimelineBuilder.Open(env, action, request.Secret, now, now + Timeline.Horizon))
+            // Look a little ahead first: most windows open within days, and the scan's cost grows with its span.
+            foreach (var span in Horizons.Growing(Timeline.Horizon))
             {
-                if (i.End > now)
+                var open = TimelineBuilder.Open(env, action, request.Secret, now, now + span);
+                if (open.Count > 0)
                 {
-                    next = i.Start > now ? i.Start : now;
+                    next = open[0].Start > now ? open[0].Start : now;
                     break;
                 }
             }

@@ -122,3 +122,13 @@ public sealed class GitHubEnvironmentTests
         Assert.Equal(passes ? CheckResult.Pass : CheckResult.Fail, TestSupport.CheckOf(d, "environment").Result);
     }
 }
+
+public sealed class DecisionJsonTests
+{
+    [Theory]
+    [InlineData("2026-11-22T10:15:00Z", "2026-11-22T10:15:00Z")]
+    [InlineData("2026-11-22T11:15:00.5+01:00", "2026-11-22T10:15:00.500Z")]
+    [InlineData("2026-11-22T10:15:00.1234567Z", "2026-11-22T10:15:00.123Z")]   // milliseconds, truncated
+    public void Instant_IsUtcRfc3339WithAtMostMilliseconds(string input, string expected) =>
+        Assert.Equal(expected, DecisionJson.Instant(DateTimeOffset.Parse(input, System.Globalization.CultureInfo.InvariantCulture)));
+}
