@@ -10,7 +10,7 @@ public class DecisionBenchmarks
     private Scenario[] _scenarios = null!;
     private Scenario _current = null!;
 
-    [Params("example/deploy", "example/read-secret", "large/deploy", "large/read-secret")]
+    [Params("example/deploy", "example/read-secret", "large/deploy", "large/read-secret", "example/deploy-night", "large/deploy-night")]
     public string Scenario { get; set; } = "example/deploy";
 
     [GlobalSetup]
@@ -18,7 +18,8 @@ public class DecisionBenchmarks
     {
         _scenarios = Benchmarks.Scenario.All();
         _current = _scenarios.Single(s => s.Name == Scenario);
-        if (_current.Decide().Verdict != Verdict.Allow) throw new InvalidOperationException($"{Scenario} must be an allow");
+        var expected = Scenario.EndsWith("-night", StringComparison.Ordinal) ? Verdict.Deny : Verdict.Allow;
+        if (_current.Decide().Verdict != expected) throw new InvalidOperationException($"{Scenario} must be {expected}");
     }
 
     [Benchmark]

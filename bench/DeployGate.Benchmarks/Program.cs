@@ -4,7 +4,8 @@ using DeployGate.Benchmarks.Http;
 
 // `latency [N]`: per-decision p50/p99/p99.9 and bytes per decision (fast, a few seconds).
 // `http --cli deploygate.dll --plaintext plaintext.dll [--out file.md]`: the HTTP load run (bench/run.sh).
-// `audit [clients]`: group commit of the SQLite audit log alone (records/s, batch sizes, append latency).
+// `mix [instant]`: the HTTP run's example request mix decided in process (engine share of a request).
+// `audit [seconds]`: group commit of the SQLite audit log alone (records/s, batch sizes, append latency).
 // anything else: BenchmarkDotNet (mean, error, allocations), e.g. `--filter '*'`.
 if (args.Length > 0 && args[0] == "latency")
 {
@@ -13,6 +14,10 @@ if (args.Length > 0 && args[0] == "latency")
 if (args.Length > 0 && args[0] == "http")
 {
     return await HttpRun.RunAsync(args[1..]);
+}
+if (args.Length > 0 && args[0] == "mix")
+{
+    return MixRun.Run(args[1..]);
 }
 if (args.Length > 0 && args[0] == "audit")
 {

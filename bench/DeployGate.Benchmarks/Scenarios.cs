@@ -19,6 +19,9 @@ internal sealed class Scenario
     // Monday 2026-11-23 10:00 CET: inside business hours, no freeze, delegation active.
     private static readonly DateTimeOffset Monday = new(2026, 11, 23, 9, 0, 0, TimeSpan.Zero);
 
+    // Wednesday 2026-11-25 03:00 CET: outside every window, so a deny must say when it would next be allowed.
+    private static readonly DateTimeOffset Night = new(2026, 11, 25, 2, 0, 0, TimeSpan.Zero);
+
     public static Scenario[] All()
     {
         var example = Load(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "web.yml")));
@@ -35,6 +38,10 @@ internal sealed class Scenario
                     Request = new DecisionRequest(GateAction.Deploy, "env-137", Target: "aks/env-137-eu") },
             new() { Name = "large/read-secret", Policy = large, At = Monday, Claims = largeClaims,
                     Request = new DecisionRequest(GateAction.ReadSecret, "env-137", Secret: "env-137/db/password") },
+            new() { Name = "example/deploy-night", Policy = example, At = Night, Claims = release,
+                    Request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1") },
+            new() { Name = "large/deploy-night", Policy = large, At = Night, Claims = largeClaims,
+                    Request = new DecisionRequest(GateAction.Deploy, "env-137", Target: "aks/env-137-eu") },
         ];
     }
 
