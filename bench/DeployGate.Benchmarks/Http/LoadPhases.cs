@@ -26,7 +26,8 @@ internal static class LoadPhases
 {
     private const int MaxPerConnection = 2_000_000;
 
-    public static async Task<PhaseResult> ClosedLoopAsync(string phase, IPEndPoint endPoint, byte[][] requests, int connections, TimeSpan duration)
+    public static async Task<PhaseResult> ClosedLoopAsync(string phase, IPEndPoint endPoint, byte[][] requests, int connections, TimeSpan duration,
+        long maxRequests = long.MaxValue)
     {
         using var cts = new CancellationTokenSource(duration + TimeSpan.FromSeconds(30));   // hard stop, even if the server hangs
         var conns = await OpenAsync(endPoint, connections, cts.Token);
@@ -42,6 +43,7 @@ internal static class LoadPhases
                 var t0 = Stopwatch.GetTimestamp();
                 if (t0 >= end) break;
                 var k = Interlocked.Increment(ref next);
+                if (k >= maxRequests) break;
                 var status = await c.ExchangeAsync(requests[k % requests.Length], cts.Token);
                 samples.Add(Stopwatch.GetTimestamp() - t0);
                 Count(status, ref ok, ref forbidden, ref other);
