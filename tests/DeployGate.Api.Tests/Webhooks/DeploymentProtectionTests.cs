@@ -81,6 +81,21 @@ public sealed class DeploymentProtectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EnvironmentThatApprovesTargets_IsApproved_TheTargetCheckIsNotApplicableForAWholeJob()
+    {
+        // GitHub names no target; the job's deploy step is checked for its target when it asks the gate.
+        _github.Files["main"] = WebhookPolicies.Web.Replace("refs: [refs/heads/main], windows:", "refs: [refs/heads/main], targets: [\"aks/prod-*\"], windows:", StringComparison.Ordinal);
+        await using var host = await WebhookHost.StartAsync(_issuer, _github);
+        using (var response = await host.DeliverAsync(Payload(), "d-targets")) Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal(1, await host.RunDueAsync());
+
+        Assert.Equal("approved", Assert.Single(_github.Reviews).Json["state"]!.GetValue<string>());
+        var target = Assert.Single(await host.AuditAsync()).Decision.GetProperty("checks").EnumerateArray()
+            .Single(c => c.GetProperty("check").GetString() == "target");
+        Assert.Equal("not_applicable", target.GetProperty("result").GetString());
+    }
+
+    [Fact]
     public async Task FeatureBranch_IsRejected_CommentListsFailedChecksWithCodes_AndDecisionId()
     {
         await using var host = await WebhookHost.StartAsync(_issuer, _github);
