@@ -1,4 +1,6 @@
+using DeployGate.Api.Webhooks;
 using DeployGate.Audit;
+using DeployGate.Audit.Jobs;
 using DeployGate.Audit.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -32,6 +34,10 @@ public sealed class GateServerOptions
     /// absolute SQLite file path). Default: <see cref="SqliteDecisionLog"/> with <see cref="Time"/>.</summary>
     public Func<GateConfiguration, IDecisionLog>? DecisionLog { get; init; }
 
+    /// <summary>Opens the review job store (SPEC §6). Default: <see cref="DeployGate.Audit.Jobs.Sqlite.SqliteReviewJobStore"/>
+    /// in the audit log's SQLite file.</summary>
+    public Func<GateConfiguration, IReviewJobStore>? ReviewJobs { get; init; }
+
     /// <summary>Opens the grant store (redemptions, revocations). Default: <see cref="Audit.Grants.SqliteGrantStore"/>
     /// in the audit log's SQLite file.</summary>
     public Func<GateConfiguration, Audit.Grants.IGrantStore>? GrantStore { get; init; }
@@ -63,6 +69,7 @@ public static class GateServer
     public const string AuthorizeRoute = "/api/v1/authorize";
     public const string DecisionsRoute = "/api/v1/decisions";
     public const string HealthRoute = "/api/healthz";
+    public const string WebhookRoute = DeploymentProtection.WebhookRoute;
     public const string DefaultUrl = "http://127.0.0.1:8080";
 
     /// <summary>The settings <c>--dev</c> imposes: policies from <c>./policies</c>, SQLite under
@@ -169,6 +176,7 @@ public static class GateServer
             GitHubPolicySource.Register(services, config);
         else
             services.AddSingleton<IPolicySource>(sp => new DirectoryPolicySource(config.Policy.Directory, sp.GetRequiredService<ILogger<DirectoryPolicySource>>()));
+        services.AddDeploymentProtection(config, options.ReviewJobs);
         options.ConfigureServices?.Invoke(services);
 
         var app = builder.Build();
@@ -196,6 +204,7 @@ public static class GateServer
         GrantServices.Map(app);
         app.MapGet(HealthRoute, (RequestDelegate)(ctx => AdminEndpoints.HealthAsync(ctx,
             ctx.RequestServices.GetRequiredService<IDecisionLog>(), ctx.RequestServices.GetRequiredService<IPolicySource>())));
+        app.MapDeploymentProtection();
         if (devIssuer is not null)
         {
             app.MapGet(DevIssuer.IssuerPath + "/.well-known/openid-configuration", (RequestDelegate)(ctx =>
