@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmark, then the HTTP
 # load run over loopback (deploygate serve with durable SQLite audit vs a Kestrel plaintext baseline, same run).
-# Prints a markdown report and writes it to bench/results/<date>.md. About 3 minutes; loopback only.
+# Prints a markdown report and writes it to bench/results/<date>.md. About 4–5 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
