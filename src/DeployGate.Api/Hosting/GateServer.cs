@@ -1,4 +1,5 @@
 using DeployGate.Audit;
+using DeployGate.Audit.Postgres;
 using DeployGate.Audit.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -28,8 +29,8 @@ public sealed class GateServerOptions
     /// <summary>The clock. Only the composition root names <c>TimeProvider.System</c>.</summary>
     public required TimeProvider Time { get; init; }
 
-    /// <summary>Opens the audit log for the validated configuration (<c>Store:ConnectionString</c> is then an
-    /// absolute SQLite file path). Default: <see cref="SqliteDecisionLog"/> with <see cref="Time"/>.</summary>
+    /// <summary>Opens the audit log for the validated configuration (for SQLite <c>Store:ConnectionString</c> is then an
+    /// absolute file path). Default: <see cref="GateServer.OpenDecisionLog"/> with <see cref="Time"/>.</summary>
     public Func<GateConfiguration, IDecisionLog>? DecisionLog { get; init; }
 
     /// <summary>Extra settings layered over every other source (tests).</summary>
@@ -126,7 +127,7 @@ public static class GateServer
         IDecisionLog log;
         try
         {
-            log = options.DecisionLog is { } open ? open(config) : new SqliteDecisionLog(config.Store.ConnectionString, options.Time);
+            log = options.DecisionLog is { } open ? open(config) : OpenDecisionLog(config.Store, options.Time);
         }
         catch (AuditStoreException ex)
         {
@@ -180,6 +181,26 @@ public static class GateServer
             });
         }
         return new GateServerBuild(app, config);
+    }
+
+    /// <summary>The audit log <c>Store:*</c> names: <see cref="SqliteDecisionLog"/> or <see cref="PostgresDecisionLog"/>
+    /// (which applies its migrations now). Both are <see cref="IAsyncDisposable"/>.</summary>
+    /// <exception cref="AuditStoreException">The store cannot be opened (its code says why).</exception>
+    public static IDecisionLog OpenDecisionLog(StoreOptions store, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? new PostgresDecisionLog(store.ConnectionString, time)
+            : new SqliteDecisionLog(store.ConnectionString, time);
+    }
+
+    /// <summary>Where the store is, for humans: the SQLite file path or <c>postgres://host:port/database</c> (no credentials).</summary>
+    public static string DescribeStore(StoreOptions store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? PostgresConnection.Describe(PostgresConnection.Parse(store.ConnectionString))
+            : store.ConnectionString;
     }
 
     internal static void MapEndpoints(IEndpointRouteBuilder app, DevIssuer? devIssuer, IssuerTrust trust)
