@@ -12,7 +12,7 @@ namespace DeployGate.Api;
 /// only then answers: 200 allow / 403 deny with the decision; 401/400 problem details (audited too, with
 /// their decision id); 503 when the policy source, the issuer keys or the store are unavailable.</summary>
 internal sealed partial class AuthorizeHandler(
-    OidcTokenValidator tokens, IPolicySource policies, IDecisionLog log, TimeProvider time, ILogger<AuthorizeHandler> logger)
+    OidcTokenValidator tokens, IPolicySource policies, IDecisionLog log, GrantAuthority grants, TimeProvider time, ILogger<AuthorizeHandler> logger)
 {
     private static readonly AuditContext Api = new("api");
     private const int RetryAfterSeconds = 5;
@@ -82,6 +82,22 @@ internal sealed partial class AuthorizeHandler(
             return;
         }
 
+        // Every API allow carries a grant (SPEC §7); one that cannot be signed turns into a deny (fail closed).
+        var grantFailed = false;
+        if (decision.Verdict == Verdict.Allow && lookup.Policy is { } allowedBy)
+        {
+            try
+            {
+                decision = decision with { Grant = grants.Issue(allowedBy, decision, now) };
+            }
+            catch (GrantKeyException ex)
+            {
+                Log.GrantFailed(logger, decisionId, ex);
+                decision = Evaluator.Error(parsed.Request, claims, now, decisionId, allowedBy.Ref, ex.Code, "the grant for this allow cannot be signed; denied");
+                grantFailed = true;
+            }
+        }
+
         if (!await TryAppendAsync(context, decision, ct)) return;
         var verdictName = DecisionJson.VerdictName(decision.Verdict);
         var firstFailure = decision.Failures.FirstOrDefault()?.Code ?? "-";
@@ -89,10 +105,11 @@ internal sealed partial class AuthorizeHandler(
             decision.Request.Action == GateAction.Deploy ? "deploy" : "read-secret", firstFailure);
 
         var response = context.Response;
-        response.StatusCode = lookup.Unavailable
+        var unavailable = lookup.Unavailable || grantFailed;
+        response.StatusCode = unavailable
             ? StatusCodes.Status503ServiceUnavailable
             : decision.Verdict == Verdict.Allow ? StatusCodes.Status200OK : StatusCodes.Status403Forbidden;
-        if (lookup.Unavailable) response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (unavailable) response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         response.ContentType = "application/json";
         response.Headers.CacheControl = "no-store";
         await response.Body.WriteAsync(DecisionJson.ToUtf8(decision), ct);
@@ -161,6 +178,9 @@ internal sealed partial class AuthorizeHandler(
 
         [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "decision {DecisionId}: audit store unavailable, answered 503")]
         public static partial void StoreFailed(ILogger logger, string decisionId, Exception exception);
+
+        [LoggerMessage(EventId = 3110, Level = LogLevel.Error, Message = "decision {DecisionId}: DG3110 the grant cannot be signed; denied with 503")]
+        public static partial void GrantFailed(ILogger logger, string decisionId, Exception exception);
 
         [LoggerMessage(EventId = 6901, Level = LogLevel.Error, Message = "decision {DecisionId}: DG6901 engine failure")]
         public static partial void EngineFailed(ILogger logger, string decisionId, Exception exception);

@@ -33,6 +33,10 @@ public sealed class GateServerOptions
     /// absolute file path). Default: <see cref="GateServer.OpenDecisionLog"/> with <see cref="Time"/>.</summary>
     public Func<GateConfiguration, IDecisionLog>? DecisionLog { get; init; }
 
+    /// <summary>Opens the grant store (redemptions, revocations). Default: <see cref="Audit.Grants.SqliteGrantStore"/>
+    /// in the audit log's SQLite file.</summary>
+    public Func<GateConfiguration, Audit.Grants.IGrantStore>? GrantStore { get; init; }
+
     /// <summary>Extra settings layered over every other source (tests).</summary>
     public IEnumerable<KeyValuePair<string, string?>>? Settings { get; init; }
 
@@ -124,6 +128,8 @@ public static class GateServer
         var services = builder.Services;
         services.AddSingleton(options.Time);
         services.AddSingleton(config);
+        if (GrantServices.Register(services, config, dir, options.Time, options.GrantStore) is { Count: > 0 } grantProblems)
+            return new GateServerBuild(null, config.WithProblems([.. problems, .. grantProblems]));
         IDecisionLog log;
         try
         {
@@ -208,6 +214,7 @@ public static class GateServer
         app.MapPost(AuthorizeRoute, (RequestDelegate)(ctx => ctx.RequestServices.GetRequiredService<AuthorizeHandler>().HandleAsync(ctx)));
         app.MapGet(DecisionsRoute, (RequestDelegate)(ctx => AdminEndpoints.DecisionsAsync(ctx,
             ctx.RequestServices.GetRequiredService<IDecisionLog>(), ctx.RequestServices.GetRequiredService<GateConfiguration>())));
+        GrantServices.Map(app);
         app.MapGet(HealthRoute, (RequestDelegate)(ctx => AdminEndpoints.HealthAsync(ctx,
             ctx.RequestServices.GetRequiredService<IDecisionLog>(), ctx.RequestServices.GetRequiredService<IPolicySource>())));
         if (devIssuer is not null)
