@@ -13,7 +13,7 @@ namespace DeployGate.GitHub;
 /// tokens (cached until five minutes before <c>expires_at</c>), the repository's default branch and a file's
 /// content, both with ETag/<c>If-None-Match</c> so unchanged answers are 304s. Every call sends
 /// <c>User-Agent</c>, <c>Accept: application/vnd.github+json</c> and <c>X-GitHub-Api-Version</c>.</summary>
-public sealed class GitHubAppClient : IDisposable
+public sealed partial class GitHubAppClient : IDisposable
 {
     private static readonly TimeSpan TokenMargin = TimeSpan.FromMinutes(5);
     private readonly IHttpClientFactory _clients;
@@ -60,6 +60,15 @@ public sealed class GitHubAppClient : IDisposable
             _installations[key] = id;
         }
 
+        var result = await GetInstallationTokenAsync(installationId, ct);
+        if (result.Status == HttpStatusCode.NotFound) _installations.TryRemove(key, out _);
+        return result;
+    }
+
+    /// <summary>An installation token for a known installation id (a webhook payload's <c>installation.id</c>),
+    /// cached until five minutes before <c>expires_at</c>. No assumption about the token's length or format.</summary>
+    public async Task<GitHubResult<string>> GetInstallationTokenAsync(long installationId, CancellationToken ct)
+    {
         var now = _time.GetUtcNow();
         if (_tokens.TryGetValue(installationId, out var cached) && cached.ExpiresAt - TokenMargin > now)
             return new GitHubResult<string>(cached.Token, false, null, null, null);
@@ -68,10 +77,7 @@ public sealed class GitHubAppClient : IDisposable
         mint.Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json");
         var minted = await SendAsync(mint, ct);
         if (minted.Code is not null)
-        {
-            if (minted.Status == HttpStatusCode.NotFound) _installations.TryRemove(key, out _);
-            return GitHubResult.Fail<string>(minted.Code, minted.Message!, minted.Status);
-        }
+            return GitHubResult.Fail<string>(minted.Code, minted.Message!, minted.Status) with { RetryAfter = minted.RetryAfter };
         var token = minted.Json?["token"]?.GetValue<string>();
         var expires = minted.Json?["expires_at"]?.GetValue<DateTimeOffset>();
         if (token is null || expires is null) return GitHubResult.Fail<string>(GitHubCodes.BadResponse, "installation token response lacks `token`/`expires_at`");
@@ -150,7 +156,11 @@ public sealed class GitHubAppClient : IDisposable
         return request;
     }
 
-    private sealed record Raw(JsonNode? Json, bool NotModified, string? ETag, string? Code, string? Message, HttpStatusCode? Status);
+    private sealed record Raw(JsonNode? Json, bool NotModified, string? ETag, string? Code, string? Message, HttpStatusCode? Status)
+    {
+        /// <summary>How long GitHub asked us to wait (<c>Retry-After</c>, or <c>x-ratelimit-reset</c> when the primary limit is spent).</summary>
+        public TimeSpan? RetryAfter { get; init; }
+    }
 
     private async Task<Raw> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
@@ -159,11 +169,15 @@ public sealed class GitHubAppClient : IDisposable
             using var response = await _clients.CreateClient(GitHubAppOptions.HttpClientName).SendAsync(request, ct);
             var etag = response.Headers.ETag?.ToString();
             if (response.StatusCode == HttpStatusCode.NotModified) return new Raw(null, true, etag, null, null, response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.NoContent) return new Raw(null, false, etag, null, null, response.StatusCode);
             var status = (int)response.StatusCode;
+            // Secondary rate limits are 403/429 with `retry-after`; the primary one is 403/429 with `x-ratelimit-remaining: 0`.
+            var spent = response.Headers.TryGetValues("x-ratelimit-remaining", out var remaining) && remaining.FirstOrDefault() == "0";
+            var retryAfter = RetryAfterOf(response, spent);
             var rateLimited = response.StatusCode == HttpStatusCode.TooManyRequests ||
-                (response.StatusCode == HttpStatusCode.Forbidden && response.Headers.TryGetValues("x-ratelimit-remaining", out var remaining) && remaining.FirstOrDefault() == "0");
+                (response.StatusCode == HttpStatusCode.Forbidden && (spent || response.Headers.RetryAfter is not null));
             if (status >= 500 || rateLimited)
-                return new Raw(null, false, null, GitHubCodes.Unavailable, $"GitHub answered {status} for `{request.RequestUri!.AbsolutePath}`", response.StatusCode);
+                return new Raw(null, false, null, GitHubCodes.Unavailable, $"GitHub answered {status} for `{request.RequestUri!.AbsolutePath}`", response.StatusCode) { RetryAfter = retryAfter };
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
                 return new Raw(null, false, null, GitHubCodes.AccessDenied, $"GitHub refused `{request.RequestUri!.AbsolutePath}` ({status}): check the App's permissions (Contents: read) and credentials", response.StatusCode);
             if (!response.IsSuccessStatusCode)
@@ -179,6 +193,19 @@ public sealed class GitHubAppClient : IDisposable
         {
             return new Raw(null, false, null, GitHubCodes.BadResponse, $"GitHub answered unreadable JSON: {ex.Message}", null);
         }
+    }
+
+    private TimeSpan? RetryAfterOf(HttpResponseMessage response, bool spent)
+    {
+        if (response.Headers.RetryAfter is { } header)
+        {
+            if (header.Delta is { } delta) return delta;
+            if (header.Date is { } date) return date - _time.GetUtcNow();
+        }
+        if (spent && response.Headers.TryGetValues("x-ratelimit-reset", out var reset) &&
+            long.TryParse(reset.FirstOrDefault(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var epoch))
+            return DateTimeOffset.FromUnixTimeSeconds(epoch) - _time.GetUtcNow();
+        return null;
     }
 
     public void Dispose() => _key.Dispose();

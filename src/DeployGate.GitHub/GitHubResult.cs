@@ -8,6 +8,10 @@ public sealed record GitHubResult<T>(T? Value, bool NotModified, string? ETag, s
 {
     public bool Ok => Code is null;
 
+    /// <summary>For a <see cref="Transient"/> failure: how long GitHub asked to wait, when it said (<c>Retry-After</c>,
+    /// or until <c>x-ratelimit-reset</c>). Null: back off on our own schedule.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     /// <summary>Worth retrying later (network, 5xx, 429, rate limit): callers answer 503, not a plain deny.</summary>
     public bool Transient => Code == GitHubCodes.Unavailable;
 }

@@ -84,21 +84,24 @@ public sealed partial class GateConfiguration
             problems.Add(new(ServerCodes.PolicySourceInvalid, "Policy:Source", $"`{policy.Source}` is not `directory` or `github`"));
         if (policy.Source == "directory" && !dev && !Directory.Exists(policy.Directory))
             problems.Add(new(ServerCodes.PolicyDirectoryInvalid, "Policy:Directory", $"folder `{policy.Directory}` does not exist"));
-        if (policy.Source == "github" || configuration["GitHub:ApiUrl"] is not null)
+        // The webhook (SPEC §6) acts as the GitHub App whatever the policy source: it needs the App's credentials too.
+        var asApp = policy.Source == "github" || github.WebhookSecret is not null;
+        var needed = policy.Source == "github" ? "required for `Policy:Source` github" : "required by `GitHub:WebhookSecret` (the webhook acts as the App)";
+        if (asApp || configuration["GitHub:ApiUrl"] is not null)
         {
             if (!IsSecureOrLoopback(github.ApiUrl))
                 problems.Add(new(ServerCodes.GitHubApiUrlInvalid, "GitHub:ApiUrl", $"`{github.ApiUrl}` must be an absolute https:// URL (http only on a loopback address)"));
         }
-        if (policy.Source == "github")
+        if (asApp)
         {
             if (github.AppId is null || !long.TryParse(github.AppId, out var appId) || appId <= 0)
             {
                 // Client ids (Iv23…) are accepted as the JWT issuer too.
                 if (github.AppId is null || !github.AppId.StartsWith("Iv", StringComparison.Ordinal))
-                    problems.Add(new(ServerCodes.GitHubAppIdInvalid, "GitHub:AppId", github.AppId is null ? "required for `Policy:Source` github" : $"`{github.AppId}` is not an App id"));
+                    problems.Add(new(ServerCodes.GitHubAppIdInvalid, "GitHub:AppId", github.AppId is null ? needed : $"`{github.AppId}` is not an App id"));
             }
             if (github.PrivateKeyPath is null)
-                problems.Add(new(ServerCodes.GitHubPrivateKeyInvalid, "GitHub:PrivateKeyPath", "required for `Policy:Source` github"));
+                problems.Add(new(ServerCodes.GitHubPrivateKeyInvalid, "GitHub:PrivateKeyPath", needed));
             else if (!IsRsaPem(github.PrivateKeyPath, out var why))
                 problems.Add(new(ServerCodes.GitHubPrivateKeyInvalid, "GitHub:PrivateKeyPath", why));
         }

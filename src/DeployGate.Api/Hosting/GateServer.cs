@@ -1,4 +1,6 @@
+using DeployGate.Api.Webhooks;
 using DeployGate.Audit;
+using DeployGate.Audit.Jobs;
 using DeployGate.Audit.Postgres;
 using DeployGate.Audit.Sqlite;
 using Microsoft.AspNetCore.Builder;
@@ -37,6 +39,10 @@ public sealed class GateServerOptions
     /// in the audit log's SQLite file.</summary>
     public Func<GateConfiguration, Audit.Grants.IGrantStore>? GrantStore { get; init; }
 
+    /// <summary>Opens the review job store (SPEC §6). Default: <see cref="DeployGate.Audit.Jobs.Sqlite.SqliteReviewJobStore"/>
+    /// in the audit log's SQLite file.</summary>
+    public Func<GateConfiguration, IReviewJobStore>? ReviewJobs { get; init; }
+
     /// <summary>Extra settings layered over every other source (tests).</summary>
     public IEnumerable<KeyValuePair<string, string?>>? Settings { get; init; }
 
@@ -64,6 +70,7 @@ public static class GateServer
     public const string AuthorizeRoute = "/api/v1/authorize";
     public const string DecisionsRoute = "/api/v1/decisions";
     public const string HealthRoute = "/api/healthz";
+    public const string WebhookRoute = DeploymentProtection.WebhookRoute;
     public const string DefaultUrl = "http://127.0.0.1:8080";
 
     /// <summary>The settings <c>--dev</c> imposes: policies from <c>./policies</c>, SQLite under
@@ -128,7 +135,7 @@ public static class GateServer
         var services = builder.Services;
         services.AddSingleton(options.Time);
         services.AddSingleton(config);
-        if (GrantServices.Register(services, config, dir, options.Time, options.GrantStore) is { Count: > 0 } grantProblems)
+        if (GrantServices.Register(services, config, dir, options.Time, options.GrantStore ?? (c => OpenGrantStore(c.Store))) is { Count: > 0 } grantProblems)
             return new GateServerBuild(null, config.WithProblems([.. problems, .. grantProblems]));
         IDecisionLog log;
         try
@@ -170,6 +177,7 @@ public static class GateServer
             GitHubPolicySource.Register(services, config);
         else
             services.AddSingleton<IPolicySource>(sp => new DirectoryPolicySource(config.Policy.Directory, sp.GetRequiredService<ILogger<DirectoryPolicySource>>()));
+        services.AddDeploymentProtection(config, options.ReviewJobs ?? (c => OpenReviewJobStore(c.Store)));
         options.ConfigureServices?.Invoke(services);
 
         var app = builder.Build();
@@ -200,6 +208,26 @@ public static class GateServer
             : new SqliteDecisionLog(store.ConnectionString, time);
     }
 
+    /// <summary>The grant store <c>Store:*</c> names: in the audit log's SQLite file, or the PostgreSQL database.</summary>
+    /// <exception cref="AuditStoreException">The store cannot be opened.</exception>
+    public static Audit.Grants.IGrantStore OpenGrantStore(StoreOptions store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? new PostgresGrantStore(store.ConnectionString)
+            : new Audit.Grants.SqliteGrantStore(store.ConnectionString);
+    }
+
+    /// <summary>The review job store <c>Store:*</c> names: in the audit log's SQLite file, or the PostgreSQL database.</summary>
+    /// <exception cref="AuditStoreException">The store cannot be opened.</exception>
+    public static IReviewJobStore OpenReviewJobStore(StoreOptions store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? new PostgresReviewJobStore(store.ConnectionString)
+            : new Audit.Jobs.Sqlite.SqliteReviewJobStore(store.ConnectionString);
+    }
+
     /// <summary>Where the store is, for humans: the SQLite file path or <c>postgres://host:port/database</c> (no credentials).</summary>
     public static string DescribeStore(StoreOptions store)
     {
@@ -217,6 +245,7 @@ public static class GateServer
         GrantServices.Map(app);
         app.MapGet(HealthRoute, (RequestDelegate)(ctx => AdminEndpoints.HealthAsync(ctx,
             ctx.RequestServices.GetRequiredService<IDecisionLog>(), ctx.RequestServices.GetRequiredService<IPolicySource>())));
+        app.MapDeploymentProtection();
         if (devIssuer is not null)
         {
             app.MapGet(DevIssuer.IssuerPath + "/.well-known/openid-configuration", (RequestDelegate)(ctx =>

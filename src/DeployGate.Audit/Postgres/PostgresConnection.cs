@@ -36,6 +36,9 @@ public static class PostgresConnection
                 "postgres connection string needs `Host=<server>` (e.g. `Host=db;Username=deploygate;Database=deploygate`)");
         }
         if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = DefaultApplicationName;
+        // Durable before the answer (SPEC §9) on every session, whatever the server's default: a commit returns only
+        // after its WAL record is flushed. (A server run with fsync=off cannot keep this promise; see docs/operations.md.)
+        builder.Options = ((builder.Options ?? "") + " -c synchronous_commit=on").Trim();
         builder.Enlist = false;
         return builder;
     }
