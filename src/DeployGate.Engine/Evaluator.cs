@@ -149,7 +149,7 @@ public static class Evaluator
                 if (HeldCheck(role) is not null) { breakGlassHeld = true; break; }
             }
         }
-        var breakGlass = breakGlassAsked && breakGlassHeld;
+        var breakGlassInEffect = breakGlassAsked && breakGlassHeld;
         checks[4] = WindowCheck(env, rule, now);
         checks[5] = FreezeCheck(env, action, now);
         if (checks[4].Result == CheckResult.Fail || checks[5].Result == CheckResult.Fail)
@@ -157,7 +157,7 @@ public static class Evaluator
             for (var k = 4; k <= 5; k++)
             {
                 if (checks[k].Result != CheckResult.Fail) continue;
-                checks[k] = breakGlass
+                checks[k] = breakGlassInEffect
                     ? checks[k] with { Result = CheckResult.Overridden, Message = $"{checks[k].Message}; overridden by break-glass" }
                     : breakGlassAsked
                         ? checks[k] with { Message = $"{checks[k].Message}; break-glass asked, but {BreakGlassHint(env)}" }
@@ -165,6 +165,9 @@ public static class Evaluator
             }
         }
         ArrayPool<bool>.Shared.Return(member);
+
+        // Flagged only when break-glass changed the outcome of a check (SPEC §3: overridden → flagged).
+        var breakGlass = breakGlassInEffect && (checks[4].Result == CheckResult.Overridden || checks[5].Result == CheckResult.Overridden);
 
         var deny = false;
         var onlyTime = true;
@@ -178,11 +181,13 @@ public static class Evaluator
         DateTimeOffset? next = null;
         if (deny && onlyTime && env is not null)
         {
-            foreach (var i in TimelineBuilder.Open(env, action, request.Secret, now, now + Timeline.Horizon))
+            // Look a little ahead first: most windows open within days, and the scan's cost grows with its span.
+            foreach (var span in Horizons.Growing(Timeline.Horizon))
             {
-                if (i.End > now)
+                var open = TimelineBuilder.Open(env, action, request.Secret, now, now + span);
+                if (open.Count > 0)
                 {
-                    next = i.Start > now ? i.Start : now;
+                    next = open[0].Start > now ? open[0].Start : now;
                     break;
                 }
             }

@@ -64,3 +64,71 @@ public sealed class EvaluatorTests
         Assert.True(string.CompareOrdinal(a, b) < 0);
     }
 }
+
+public sealed class BreakGlassTests
+{
+    private const string Policy = """
+        version: 1
+        identities:
+          rel: { repository: acme/web }
+        roles:
+          deployer: { members: [rel] }
+          incident: { members: [rel] }
+        windows:
+          never-now: { weekly: { days: [sun], from: "00:00", until: "00:01" } }
+        environments:
+          open: { deploy: { roles: [deployer] }, break_glass: { roles: [incident] } }
+          closed: { deploy: { roles: [deployer], windows: [never-now] }, break_glass: { roles: [incident] } }
+          no-bg: { deploy: { roles: [deployer], windows: [never-now] } }
+        """;
+
+    private static Decision Decide(string env, string? reason) => Evaluator.Evaluate(TestSupport.Compile(Policy),
+        new DecisionRequest(GateAction.Deploy, env, BreakGlassReason: reason), TestSupport.Claims(), TestSupport.Now, "dec_bg");
+
+    [Fact]
+    public void BreakGlass_FlagsTheDecisionOnlyWhenItOverrodeACheck()
+    {
+        Assert.False(Decide("open", "INC-1 nothing to override").BreakGlass);          // allowed anyway: not flagged
+        var closed = Decide("closed", "INC-1 hotfix for outage");
+        Assert.True(closed.BreakGlass);
+        Assert.Equal(Verdict.Allow, closed.Verdict);
+        Assert.Equal(CheckResult.Overridden, TestSupport.CheckOf(closed, "window").Result);
+    }
+
+    [Fact]
+    public void BreakGlass_NotHeldOrTooShort_DoesNotOverride()
+    {
+        var notHeld = Decide("no-bg", "INC-1 hotfix for outage");
+        Assert.Equal(Verdict.Deny, notHeld.Verdict);
+        Assert.Contains("break-glass asked, but this environment has no break-glass roles", TestSupport.CheckOf(notHeld, "window").Message);
+        var tooShort = Decide("closed", "short");
+        Assert.Equal(Verdict.Deny, tooShort.Verdict);
+        Assert.False(tooShort.BreakGlass);
+    }
+}
+
+public sealed class GitHubEnvironmentTests
+{
+    [Theory]
+    [InlineData("required", "g", true)]
+    [InlineData("true", "G", true)]          // names compare case-insensitively, as GitHub's do
+    [InlineData("true", "staging", false)]
+    [InlineData("deploy-g", "deploy-g", true)]
+    [InlineData("false", null, true)]
+    public void GitHubEnvironment_RequiredTrueOrAName(string setting, string? claim, bool passes)
+    {
+        var policy = TestSupport.Compile($"version: 1\nidentities: {{ a: {{ repository: acme/web }} }}\nroles: {{ r: {{ members: [a] }} }}\nenvironments:\n  g: {{ github_environment: {setting}, deploy: {{ roles: [r] }} }}\n");
+        var d = Evaluator.Evaluate(policy, new DecisionRequest(GateAction.Deploy, "g"), TestSupport.Claims(environment: claim), TestSupport.Now, "dec_t");
+        Assert.Equal(passes ? CheckResult.Pass : CheckResult.Fail, TestSupport.CheckOf(d, "environment").Result);
+    }
+}
+
+public sealed class DecisionJsonTests
+{
+    [Theory]
+    [InlineData("2026-11-22T10:15:00Z", "2026-11-22T10:15:00Z")]
+    [InlineData("2026-11-22T11:15:00.5+01:00", "2026-11-22T10:15:00.500Z")]
+    [InlineData("2026-11-22T10:15:00.1234567Z", "2026-11-22T10:15:00.123Z")]   // milliseconds, truncated
+    public void Instant_IsUtcRfc3339WithAtMostMilliseconds(string input, string expected) =>
+        Assert.Equal(expected, DecisionJson.Instant(DateTimeOffset.Parse(input, System.Globalization.CultureInfo.InvariantCulture)));
+}

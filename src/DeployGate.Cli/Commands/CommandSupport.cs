@@ -46,7 +46,7 @@ internal static class CommandSupport
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new UsageException($"cannot read policy `{path}`: {ex.Message}");
+            throw new UsageException($"DG1000: cannot read the policy file `{path}`: {(ex is FileNotFoundException or DirectoryNotFoundException ? "no such file" : ex.Message)}");
         }
         return PolicyLoader.Load(bytes, path, now);
     }

@@ -65,7 +65,7 @@ internal static class ExplainCommand
                 // As the service does: an invalid policy is a deny carrying the first error's code.
                 var first = load.Errors.First();
                 decision = Evaluator.Error(request, claims, now, id, new PolicyRef($"file:{path}", null), first.Code,
-                    $"policy `{path}` is invalid: {first}");
+                    first.At is { } at ? $"policy `{path}` is invalid at {at.Line}:{at.Column}: {first.Message}" : $"policy `{path}` is invalid: {first.Message}");
                 zone = TimeZoneInfo.Utc;
             }
 

@@ -34,13 +34,14 @@ public static class DecisionJson
         _ => "not_applicable",
     };
 
-    /// <summary>RFC 3339 UTC with seconds, e.g. <c>2026-11-22T10:15:00Z</c> (fractions only when present).</summary>
+    /// <summary>RFC 3339 UTC, e.g. <c>2026-11-22T10:15:00Z</c>; sub-second instants get milliseconds
+    /// (<c>…:00.123Z</c>, truncated), which every common parser reads (Python before 3.11 does not read 7 digits).</summary>
     public static string Instant(DateTimeOffset t)
     {
         var utc = t.ToUniversalTime();
-        return utc.Ticks % TimeSpan.TicksPerSecond == 0
+        return utc.Ticks % TimeSpan.TicksPerMillisecond == 0 && utc.Millisecond == 0
             ? utc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)
-            : utc.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+            : utc.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
     }
 
     public static byte[] ToUtf8(Decision decision, bool indented = false)

@@ -16,7 +16,7 @@ internal sealed partial class PolicyCompiler
     {
         if (node.Kind != YKind.Mapping)
         {
-            Error("DG1005", node.At, $"{what} must be a mapping, found {node.Describe()}");
+            Error("DG1005", node.At, $"{Quote(what)} must be a mapping, found {node.Describe()}");
             return null;
         }
         var result = new Dictionary<string, (YNode, YNode)>(StringComparer.Ordinal);
@@ -95,8 +95,21 @@ internal sealed partial class PolicyCompiler
     private bool Has(Dictionary<string, (YNode Key, YNode Value)> map, YNode owner, string key, string what)
     {
         if (map.ContainsKey(key)) return true;
-        Error("DG1006", owner.At, $"{what} needs `{key}`");
+        Error("DG1006", owner.At, $"{Quote(what)} needs `{key}`");
         return false;
+    }
+
+    /// <summary>A path like <c>environments.prod.deploy</c> in backticks; prose (a freeze, `x` …) as is.</summary>
+    private static string Quote(string what) =>
+        what.Contains('`', StringComparison.Ordinal) || what.Contains(' ', StringComparison.Ordinal) || what is "delegation" or "freeze"
+            ? what : $"`{what}`";
+
+    /// <summary>An empty list where an empty list would loosen the policy without a word is an error:
+    /// deny by default means a typo must never open a gate.</summary>
+    private List<(string Value, YNode Node)> NonEmpty(List<(string Value, YNode Node)> items, YNode node, string what, string hint)
+    {
+        if (items.Count == 0 && node.Kind == YKind.Sequence) Error("DG1005", node.At, $"`{what}` is an empty list; {hint}");
+        return items;
     }
 
     private string? Required(Dictionary<string, (YNode Key, YNode Value)> map, YNode owner, string key, string what) =>

@@ -232,7 +232,7 @@ internal sealed partial class PolicyCompiler
             {
                 foreach (var (claim, (_, v)) in claimMap)
                 {
-                    var globs = StrList(v, $"identities.{name}.claims.{claim}");
+                    var globs = NonEmpty(StrList(v, $"identities.{name}.claims.{claim}"), v, $"identities.{name}.claims.{claim}", "omit the claim to leave it unchecked");
                     if (globs.Count > 0) claims.Add((claim, new GlobSet([.. globs.Select(g => new Glob(g.Value))])));
                 }
             }
@@ -266,7 +266,7 @@ internal sealed partial class PolicyCompiler
         var role = Required(map, item, "role", "delegation");
         var to = Required(map, item, "to", "delegation");
         var grantedBy = Required(map, item, "granted_by", "delegation");
-        var untilText = Required(map, item, "until", "delegation (no standing delegation: `until` is required)");
+        var untilText = Required(map, item, "until", "delegation"); // no standing delegation
         var reason = map.TryGetValue("reason", out var r) ? Str(r.Value, "reason") : null;
         if (role is null || to is null || grantedBy is null || untilText is null) ok = false;
         if (role is not null && !roles.Contains(role)) { Error("DG1016", map["role"].Value.At, $"delegation names undefined role `{role}`"); ok = false; }
@@ -297,7 +297,7 @@ internal sealed partial class PolicyCompiler
         if (untilText is not null && until is null) ok = false;
         if (from is { } f && until is { } u && u <= f)
         {
-            Error("DG1014", map["until"].Value.At, $"delegation `until` ({untilText}) must be after its `from`");
+            Error("DG1014", map["until"].Value.At, $"delegation `until` `{untilText}` must be after its `from`");
             ok = false;
         }
         if (!ok || until is null) return null;
@@ -355,7 +355,7 @@ internal sealed partial class PolicyCompiler
         if (map.TryGetValue("environments", out var envNode))
         {
             var list = new List<string>();
-            foreach (var (e, node) in StrList(envNode.Value, $"freeze `{name}` environments"))
+            foreach (var (e, node) in NonEmpty(StrList(envNode.Value, $"freezes.{name}.environments"), envNode.Value, $"freezes.{name}.environments", "omit the key to freeze every environment"))
             {
                 if (envNames.TryGetValue(e, out var canonical)) list.Add(canonical);
                 else Error("DG1018", node.At, $"freeze `{name}` names undefined environment `{e}`");
@@ -366,7 +366,7 @@ internal sealed partial class PolicyCompiler
         if (map.TryGetValue("actions", out var actionsNode))
         {
             deploy = readSecret = false;
-            foreach (var (a, node) in StrList(actionsNode.Value, $"freeze `{name}` actions"))
+            foreach (var (a, node) in NonEmpty(StrList(actionsNode.Value, $"freezes.{name}.actions"), actionsNode.Value, $"freezes.{name}.actions", "omit the key to freeze every action"))
             {
                 if (a == "deploy") deploy = true;
                 else if (a == "read-secret") readSecret = true;
@@ -385,7 +385,7 @@ internal sealed partial class PolicyCompiler
             var until = untilText is null ? null : Instant(untilText, map["until"].Value, zone);
             if (from is { } f && until is { } u)
             {
-                if (u <= f) Error("DG1014", map["until"].Value.At, $"freeze `{name}`: `until` ({untilText}) must be after `from` ({fromText})");
+                if (u <= f) Error("DG1014", map["until"].Value.At, $"freeze `{name}`: `until` `{untilText}` must be after `from` `{fromText}`");
                 else set = new AbsoluteSet(f, u);
             }
         }
@@ -400,7 +400,7 @@ internal sealed partial class PolicyCompiler
         else
         {
             var dates = new List<DateOnly>();
-            foreach (var (d, node) in StrList(map["dates"].Value, $"freeze `{name}` dates"))
+            foreach (var (d, node) in NonEmpty(StrList(map["dates"].Value, $"freezes.{name}.dates"), map["dates"].Value, $"freezes.{name}.dates", "a freeze needs at least one date"))
             {
                 if (DateOnly.TryParseExact(d, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date)) dates.Add(date);
                 else Error("DG1013", node.At, $"`{d}` is not a date (YYYY-MM-DD)");
@@ -439,14 +439,16 @@ internal sealed partial class PolicyCompiler
     private CronSet? Schedule(Dictionary<string, (YNode Key, YNode Value)> map, YNode owner, TimeZoneInfo zone, string where)
     {
         var expression = Str(map["schedule"].Value, $"{where}.schedule");
-        var durationText = Required(map, owner, "duration", $"{where} (a `schedule` needs a `duration`)");
+        var durationText = Required(map, owner, "duration", $"`{where}` has a `schedule` and");
         CrontabSchedule? schedule = null;
         if (expression is not null)
         {
             var fields = expression.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             schedule = fields.Length == 5 ? CrontabSchedule.TryParse(expression) : null;
             if (schedule is null)
-                Error("DG1009", map["schedule"].Value.At, $"`{expression}` is not a 5-field cron expression (minute hour day-of-month month day-of-week)");
+                Error("DG1009", map["schedule"].Value.At, fields.Length == 5
+                    ? $"`{expression}` is not a valid cron expression (a field is out of range or malformed)"
+                    : $"`{expression}` has {fields.Length} fields; a schedule is a 5-field cron expression (minute hour day-of-month month day-of-week)");
         }
         var duration = durationText is null ? null : Duration(durationText, map["duration"].Value);
         return schedule is null || duration is null ? null : new CronSet(zone, schedule, duration.Value);
@@ -465,7 +467,7 @@ internal sealed partial class PolicyCompiler
         {
             github = ghText switch
             {
-                "required" => name,
+                "required" or "true" => name,
                 "false" or "" => null,
                 _ => ghText,
             };
@@ -531,7 +533,7 @@ internal sealed partial class PolicyCompiler
         var ruleWindows = new List<TimeRule>();
         if (map.TryGetValue("windows", out var wn))
         {
-            foreach (var (wName, wNode) in StrList(wn.Value, $"{where}.windows"))
+            foreach (var (wName, wNode) in NonEmpty(StrList(wn.Value, $"{where}.windows"), wn.Value, $"{where}.windows", "omit the key for no window limit"))
             {
                 if (windows.TryGetValue(wName, out var rule)) ruleWindows.Add(rule);
                 else if (!knownWindows.Contains(wName)) { Error("DG1017", wNode.At, $"`{where}` names undefined window `{wName}`"); ok = false; }

@@ -62,9 +62,12 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
     /// <summary>The first opening at or after <paramref name="t"/> within the horizon, or null.</summary>
     public DateTimeOffset? NextOpening(DateTimeOffset t, TimeSpan horizon)
     {
-        foreach (var i in IntervalsIn(t, t + horizon))
+        foreach (var span in Scheduling.Horizons.Growing(horizon))
         {
-            if (i.Start >= t) return i.Start;
+            foreach (var i in IntervalsIn(t, t + span))
+            {
+                if (i.Start >= t && i.Start < t + span) return i.Start;
+            }
         }
         return null;
     }
