@@ -1,3 +1,6 @@
+using DeployGate.Audit.Grants;
+using DeployGate.Audit.Jobs;
+using DeployGate.Audit.Jobs.Sqlite;
 using DeployGate.Audit.Postgres;
 using DeployGate.Audit.Sqlite;
 using Microsoft.Data.Sqlite;
@@ -30,6 +33,12 @@ public interface IStoreFixture : IAsyncDisposable
     Task<IAsyncDisposable> HoldWriteLockAsync();
 
     long CommitCount(IDecisionLog log);
+
+    /// <summary>A grant store over this store (a second call is another instance).</summary>
+    IGrantStore OpenGrants();
+
+    /// <summary>A review job store over this store (a second call is another instance).</summary>
+    IReviewJobStore OpenJobs();
 }
 
 public sealed class SqliteStoreFixture : IStoreFixture
@@ -69,6 +78,10 @@ public sealed class SqliteStoreFixture : IStoreFixture
     }
 
     public long CommitCount(IDecisionLog log) => ((SqliteDecisionLog)log).CommitCount;
+
+    public IGrantStore OpenGrants() => new SqliteGrantStore(_store.DatabasePath);
+
+    public IReviewJobStore OpenJobs() => new SqliteReviewJobStore(_store.DatabasePath);
 
     public ValueTask DisposeAsync()
     {
@@ -157,6 +170,10 @@ public sealed class PostgresStoreFixture : IStoreFixture
     }
 
     public long CommitCount(IDecisionLog log) => ((PostgresDecisionLog)log).CommitCount;
+
+    public IGrantStore OpenGrants() => new PostgresGrantStore(ConnectionString);
+
+    public IReviewJobStore OpenJobs() => new PostgresReviewJobStore(ConnectionString);
 
     public async ValueTask DisposeAsync()
     {
