@@ -55,7 +55,14 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
     private IEnumerable<Case> Corpus()
     {
         var valid = Token();
-        Task<HttpResponseMessage> Authorize(string? token, string body) => _gate.AuthorizeAsync(token, body);
+        Task<HttpResponseMessage> Authorize(string? token, string body)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/authorize") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            // Large bodies ask first, so the server's early 413 arrives before the client has sent megabytes.
+            request.Headers.ExpectContinue = body.Length > 64 * 1024;
+            return _gate.Client.SendAsync(request);
+        }
         Task<HttpResponseMessage> AuthorizeBytes(string token, byte[] body)
         {
             var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/authorize") { Content = new ByteArrayContent(body) };
@@ -134,7 +141,18 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         foreach (var c in Corpus())
         {
             count++;
-            using var response = await c.Send();
+            HttpResponseMessage response;
+            try
+            {
+                response = await c.Send();
+            }
+            catch (HttpRequestException ex) when (c.Status == HttpStatusCode.RequestEntityTooLarge && ex.InnerException is IOException)
+            {
+                // The server answered 413 and closed the connection while the client was still sending: refused unread.
+                output.WriteLine($"ok   {c.Name}: connection closed by the server before the body was read");
+                continue;
+            }
+            using var _ = response;
             var text = await response.Content.ReadAsStringAsync();
             var code = CodeOf(text);
             var ok = response.StatusCode == c.Status && code == c.Code;
@@ -159,6 +177,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         var ids = new List<string>();
         foreach (var c in Corpus())
         {
+            if (c.Status == HttpStatusCode.RequestEntityTooLarge) continue;   // refused before reading, nothing to decide
             using var response = await c.Send();
             if (response.RequestMessage?.RequestUri?.AbsolutePath != "/api/v1/authorize") continue;
             if (JsonNode.Parse(await response.Content.ReadAsStringAsync() is { Length: > 0 } t ? t : "{}")?["decision_id"]?.GetValue<string>() is { } id) ids.Add(id);
@@ -186,6 +205,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         request.Headers.Add("X-GitHub-Event", eventName);
         request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
         if (signature is not null) request.Headers.Add(WebhookSignature.Header, signature);
+        request.Headers.ExpectContinue = body.Length > 64 * 1024;
         return await _gate.Client.SendAsync(request);
     }
 
