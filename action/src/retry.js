@@ -76,8 +76,13 @@ export async function withRetry(attempt, {
   const deadline = started + timeoutMs;
   // One slow answer should not eat the whole budget when there is room for another try.
   const perAttemptCapMs = Math.max(5000, Math.floor(timeoutMs / 3));
+  // An attempt started with a sliver of budget can only time out, and its "no answer within 0s" would
+  // hide the real failure; below this, stop and report the last real one.
+  const minAttemptMs = Math.min(500, Math.floor(timeoutMs / 4));
+  let lastSummary;
   for (let n = 1; ; n++) {
     const remaining = deadline - clock.now();
+    if (lastSummary !== undefined && remaining < minAttemptMs) throw new FatalError(lastSummary);
     const attemptTimeoutMs = Math.max(1, Math.min(remaining, perAttemptCapMs));
     try {
       return await attempt({ attempt: n, attemptTimeoutMs });
@@ -90,7 +95,8 @@ export async function withRetry(attempt, {
       const elapsed = Math.round((now - started) / 1000);
       const summary = `${headline[error.kind] ?? headline.unreachable} after ${n} attempt${n === 1 ? '' : 's'} over ${elapsed}s: ${error.message}`;
       if (now >= deadline) throw new FatalError(summary);
-      if (now + delay >= deadline) {
+      lastSummary = summary;
+      if (now + delay + minAttemptMs > deadline) {
         const why = error.retryAfterMs !== undefined
           ? ` (Retry-After ${Math.ceil(error.retryAfterMs / 1000)}s is beyond the ${Math.round(timeoutMs / 1000)}s timeout)`
           : '';

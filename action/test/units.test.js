@@ -219,3 +219,18 @@ describe('run() in-process', () => {
     } finally { await gate.close(); }
   });
 });
+
+test('retry: a sleep that overruns the budget ends with the last real failure, not an empty attempt', async () => {
+  const { withRetry, RetryableError } = await import('../src/retry.js');
+  let now = 0;
+  const clock = { now: () => now, sleep: async (ms) => { now += ms + 1400; }, random: () => 0.5 }; // a loaded machine oversleeps, leaving 225 ms
+  const kinds = [];
+  await assert.rejects(
+    withRetry(async ({ attemptTimeoutMs }) => {
+      kinds.push(attemptTimeoutMs);
+      throw new RetryableError('answer is not a decision', { kind: 'malformed' });
+    }, { timeoutMs: 2000, clock }),
+    /^FatalError: gate gave no valid answer after \d+ attempts? over \ds: answer is not a decision$/,
+  );
+  assert.ok(kinds.every((ms) => ms >= 500), `every attempt had real budget: ${kinds}`);
+});

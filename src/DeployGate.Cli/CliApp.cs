@@ -17,6 +17,7 @@ internal static class CliApp
         WindowsCommand.Create(),
         TokenCommand.Create(),
         AuditCommand.Create(),
+        GrantsCommand.Create(),
         AppManifestCommand.Create(),
     };
 

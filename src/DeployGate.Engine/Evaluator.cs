@@ -16,6 +16,8 @@ public static class Evaluator
     private static readonly Check NoWindowLimit = new("window", CheckResult.NotApplicable, null, "no window limit");
     private static readonly Check RefsUnrestricted = new("ref", CheckResult.NotApplicable, null, "source refs are not restricted");
     private static readonly Check TargetsUnrestricted = new("target", CheckResult.NotApplicable, null, "targets are not restricted");
+    private static readonly Check WholeJobTarget = new("target", CheckResult.NotApplicable, null,
+        "a review of the whole job names no target; the job's deploy step is checked for its target when it asks");
 
     /// <summary>All checks, in order, none short-circuited. Never throws for any request or claims:
     /// an internal error becomes a deny carrying <c>DG2900</c>.</summary>
@@ -250,6 +252,7 @@ public static class Evaluator
     {
         if (rule is null) return new("target", CheckResult.NotApplicable, null, "no rule applies");
         if (rule.Targets is null) return TargetsUnrestricted;
+        if (request.WholeJob && request.Target is null) return WholeJobTarget;
         if (request.Target is null)
             return new("target", CheckResult.Fail, "DG2032", $"no target given; `{env!.Name}` approves {rule.Targets}");
         var i = rule.Targets.FirstMatch(request.Target);

@@ -132,3 +132,23 @@ public sealed class DecisionJsonTests
     public void Instant_IsUtcRfc3339WithAtMostMilliseconds(string input, string expected) =>
         Assert.Equal(expected, DecisionJson.Instant(DateTimeOffset.Parse(input, System.Globalization.CultureInfo.InvariantCulture)));
 }
+
+public sealed class WholeJobTests
+{
+    [Fact]
+    public void WholeJob_TargetIsNotApplicable_ButAnOperationWithoutTargetFails()
+    {
+        var policy = TestSupport.Example();
+        var claims = TestSupport.Claims(environment: "production");
+        var job = Evaluator.Evaluate(policy, new DecisionRequest(GateAction.Deploy, "production") { WholeJob = true }, claims, TestSupport.At("2026-11-23T09:00:00Z"), "dec_t");
+        Assert.Equal(Verdict.Allow, job.Verdict);
+        Assert.Equal(CheckResult.NotApplicable, TestSupport.CheckOf(job, "target").Result);
+
+        var step = Evaluator.Evaluate(policy, new DecisionRequest(GateAction.Deploy, "production"), claims, TestSupport.At("2026-11-23T09:00:00Z"), "dec_t");
+        Assert.Equal("DG2032", TestSupport.CheckOf(step, "target").Code);
+
+        // A whole-job review that does name a target is checked as usual.
+        var named = Evaluator.Evaluate(policy, new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-ap-1") { WholeJob = true }, claims, TestSupport.At("2026-11-23T09:00:00Z"), "dec_t");
+        Assert.Equal("DG2031", TestSupport.CheckOf(named, "target").Code);
+    }
+}

@@ -35,13 +35,13 @@ public sealed class GateServerOptions
     /// absolute file path). Default: <see cref="GateServer.OpenDecisionLog"/> with <see cref="Time"/>.</summary>
     public Func<GateConfiguration, IDecisionLog>? DecisionLog { get; init; }
 
-    /// <summary>Opens the grant store (redemptions, revocations). Default: <see cref="Audit.Grants.SqliteGrantStore"/>
-    /// in the audit log's SQLite file.</summary>
-    public Func<GateConfiguration, Audit.Grants.IGrantStore>? GrantStore { get; init; }
-
     /// <summary>Opens the review job store (SPEC §6). Default: <see cref="DeployGate.Audit.Jobs.Sqlite.SqliteReviewJobStore"/>
     /// in the audit log's SQLite file.</summary>
     public Func<GateConfiguration, IReviewJobStore>? ReviewJobs { get; init; }
+
+    /// <summary>Opens the grant store (redemptions, revocations). Default: <see cref="Audit.Grants.SqliteGrantStore"/>
+    /// in the audit log's SQLite file.</summary>
+    public Func<GateConfiguration, Audit.Grants.IGrantStore>? GrantStore { get; init; }
 
     /// <summary>Extra settings layered over every other source (tests).</summary>
     public IEnumerable<KeyValuePair<string, string?>>? Settings { get; init; }

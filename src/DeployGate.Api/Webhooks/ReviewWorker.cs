@@ -148,7 +148,8 @@ internal sealed partial class ReviewWorker(
             return;
         }
 
-        var request = new DecisionRequest(GateAction.Deploy, ev.Environment);
+        // A protection rule reviews the whole job: GitHub names no target (the target check is not applicable).
+        var request = new DecisionRequest(GateAction.Deploy, ev.Environment) { WholeJob = true };
         var decision = lookup.Policy is { } policy
             ? Evaluator.Evaluate(policy, request, claims, now, NewDecisionId(now))
             : Evaluator.Error(request, claims, now, NewDecisionId(now), lookup.Ref, lookup.Code!, lookup.Message!);
@@ -297,7 +298,7 @@ internal sealed partial class ReviewWorker(
     };
 
     private static Decision ErrorDecision(ProtectionRuleEvent ev, WorkloadClaims claims, DateTimeOffset now, PolicyRef? policy, string code, string message) =>
-        Evaluator.Error(new DecisionRequest(GateAction.Deploy, ev.Environment), claims, now, NewDecisionId(now),
+        Evaluator.Error(new DecisionRequest(GateAction.Deploy, ev.Environment) { WholeJob = true }, claims, now, NewDecisionId(now),
             policy ?? new PolicyRef($"github:{ev.Repository}/{GitHubPolicySource.PolicyPath}", null), code, message);
 
     /// <summary>What the payload alone says (for decisions made before the run could be read).</summary>

@@ -30,7 +30,13 @@ public sealed record DecisionRequest(
     string Environment,
     string? Target = null,
     string? Secret = null,
-    string? BreakGlassReason = null);
+    string? BreakGlassReason = null)
+{
+    /// <summary>A review of a whole job rather than of one operation: a GitHub deployment protection
+    /// rule, which names no target. The <c>target</c> check is then <c>not_applicable</c>; the job's
+    /// deploy step is checked for its target when it asks the gate itself.</summary>
+    public bool WholeJob { get; init; }
+}
 
 /// <summary>One evaluated check: its name (<c>environment</c>, <c>role</c>, <c>ref</c>, <c>target</c>,
 /// <c>secret</c>, <c>window</c>, <c>freeze</c>), result, code (null on pass) and a sentence.</summary>

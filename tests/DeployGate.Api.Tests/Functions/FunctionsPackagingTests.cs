@@ -48,6 +48,21 @@ public sealed class FunctionsPackagingTests
                 }
             }
         }
+        // Timer functions: the custom handler receives each invocation as `POST /<function name>` (SPEC §12).
+        foreach (var dir in functions)
+        {
+            var bindings = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "function.json"))).RootElement.GetProperty("bindings");
+            foreach (var trigger in bindings.EnumerateArray().Where(b => b.GetProperty("type").GetString() == "timerTrigger"))
+            {
+                var schedule = trigger.GetProperty("schedule").GetString()!;
+                Assert.Equal(6, schedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
+                Assert.NotNull(NCrontab.CrontabSchedule.TryParse(schedule, new NCrontab.CrontabSchedule.ParseOptions { IncludingSeconds = true }));
+                var route = "/" + Path.GetFileName(dir);
+                Assert.True(endpoints.Contains(("POST", route)), $"timer {Path.GetFileName(dir)}: POST {route} is not an endpoint of the app");
+                covered.Add(("POST", route));
+            }
+        }
+        Assert.Contains(functions, d => Path.GetFileName(d) == "review-jobs");
         // And the other way round: every public API route has a function (the dev issuer routes exist only with --dev).
         foreach (var (method, route) in endpoints.Where(e => !e.Route.StartsWith("/api/dev/", StringComparison.Ordinal)))
             Assert.True(covered.Contains((method, route)), $"{method} {route} has no function.json");

@@ -1,0 +1,104 @@
+using DeployGate.Audit.Grants;
+using DeployGate.Audit.Sqlite;
+
+namespace DeployGate.Audit.Tests.Grants;
+
+/// <summary>Redemptions and revocations (SPEC §7, §9): single use, revocation wins, idempotent revoke, atomic across
+/// store instances that share one file (as separate processes would).</summary>
+public sealed class SqliteGrantStoreTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 10, 0, 0, TimeSpan.Zero);
+    private readonly TempStore _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static GrantRedemption Redemption(string jti, DateTimeOffset? at = null) =>
+        new(jti, "dec_1", "acme/web", "4242", T0.AddMinutes(10), at ?? T0);
+
+    [Fact]
+    public async Task Redeem_FirstWins_SecondIsAlreadyRedeemed()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g1")));
+        Assert.Equal(RedeemOutcome.AlreadyRedeemed, await store.RedeemAsync(Redemption("g1", T0.AddSeconds(1))));
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g2")));
+        Assert.Equal(new GrantStatus(T0, null), await store.GetStatusAsync("g1"));
+        Assert.True((await store.GetStatusAsync("unknown")).IsUnused);
+    }
+
+    [Fact]
+    public async Task Revoke_BeforeRedeem_WinsAndIsIdempotent()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+
+        await store.RevokeAsync(new GrantRevocation("g1", "acme/web", "4242", T0));
+        await store.RevokeAsync(new GrantRevocation("g1", "acme/web", "4242", T0.AddMinutes(1)));
+
+        Assert.Equal(RedeemOutcome.Revoked, await store.RedeemAsync(Redemption("g1", T0.AddMinutes(2))));
+        Assert.Equal(new GrantStatus(null, T0), await store.GetStatusAsync("g1"));   // the first revocation's instant is kept
+    }
+
+    [Fact]
+    public async Task Revoke_AfterRedeem_IsRecorded()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        await store.RedeemAsync(Redemption("g1"));
+
+        await store.RevokeAsync(new GrantRevocation("g1", "acme/web", "4242", T0.AddMinutes(1)));
+
+        Assert.Equal(new GrantStatus(T0, T0.AddMinutes(1)), await store.GetStatusAsync("g1"));
+        Assert.Equal(RedeemOutcome.Revoked, await store.RedeemAsync(Redemption("g1")));
+    }
+
+    [Fact]
+    public async Task ConcurrentRedeems_AcrossStoreInstancesSharingTheFile_ExactlyOneSucceeds()
+    {
+        // Many connections write at once through two store instances, as several gate instances would; the
+        // row is read and written under SQLite's file lock, which also serializes separate processes.
+        using var a = new SqliteGrantStore(_temp.DatabasePath);
+        using var b = new SqliteGrantStore(_temp.DatabasePath);
+        var stores = new[] { a, b };
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => stores[i % 2].RedeemAsync(Redemption("shared")))));
+
+        Assert.Single(outcomes, o => o == RedeemOutcome.Redeemed);
+        Assert.Equal(39, outcomes.Count(o => o == RedeemOutcome.AlreadyRedeemed));
+    }
+
+    [Fact]
+    public async Task SharesTheAuditFile_WithTheDecisionLog()
+    {
+        await using (var log = new SqliteDecisionLog(_temp.DatabasePath))
+        {
+            using var store = new SqliteGrantStore(_temp.DatabasePath);
+            await log.AppendAsync(TestDecisions.Make(1), new AuditContext());
+            Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g1")));
+            Assert.True((await log.VerifyAsync()).Intact);
+        }
+        using var reopened = new SqliteGrantStore(_temp.DatabasePath);
+        Assert.Equal(RedeemOutcome.AlreadyRedeemed, await reopened.RedeemAsync(Redemption("g1")));
+    }
+
+    [Fact]
+    public async Task Purge_RemovesRowsOfExpiredGrantsOnly()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        await store.RedeemAsync(Redemption("old"));                                             // expires T0+10m
+        await store.RedeemAsync(Redemption("new") with { ExpiresAt = T0.AddHours(1) });
+        await store.RevokeAsync(new GrantRevocation("revoked", "acme/web", "4242", T0));        // kept for 1 h
+
+        Assert.Equal(1, await store.PurgeAsync(T0.AddMinutes(30)));
+
+        Assert.True((await store.GetStatusAsync("old")).IsUnused);
+        Assert.NotNull((await store.GetStatusAsync("new")).RedeemedAt);
+        Assert.NotNull((await store.GetStatusAsync("revoked")).RevokedAt);
+    }
+
+    [Fact]
+    public void MemoryPath_IsRefused()
+    {
+        var ex = Assert.Throws<AuditStoreException>(() => new SqliteGrantStore(":memory:"));
+        Assert.Equal(StoreCodes.InvalidLocation, ex.Code);
+    }
+}
