@@ -55,6 +55,15 @@ if [ "$skipped" -gt 0 ]; then
   grep -h -o 'DEPLOYGATE_TEST_POSTGRES not set[^<]*' "$results"/*.trx 2>/dev/null | sort -u | sed 's/^/  reason: /'
 fi
 
+# The reliability suite's figures (requests, faults injected, decisions checked, lost), from its test output.
+for trx in "$results"/*.trx; do
+  grep -q 'DeployGate.Reliability.Tests' "$trx" || continue
+  echo "== reliability figures"
+  awk '/<StdOut>/{p=1; sub(/.*<StdOut>/,"")} p{ if (/<\/StdOut>/){sub(/<\/StdOut>.*/,""); print; p=0} else print }' "$trx" \
+    | grep -E '^(TOTAL|steady|after|grant|fault|instance|database|policy fuzz|webhook fuzz|hostile|answered)' \
+    | sed 's/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g' | sed 's/^/  /'
+done
+
 summary="tests: $passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 echo "$summary" > "$results/summary.txt"

@@ -110,6 +110,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
             }
         });
         var final = await CheckLogAsync("after session terminations");
+        await ReportSizeAsync();
 
         // 5. Recovered: every instance is healthy again and decides a normal request (bounded retries, no timing).
         for (var i = 0; i < Instances; i++) await AssertRecoversAsync(i);
@@ -230,6 +231,19 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(exit == 0, verify);
         Assert.Contains($"chain intact: {rows} records", verify, StringComparison.Ordinal);
         return (rows, _answered.Count);
+    }
+
+    /// <summary>Database sizing figure for docs/operations.md: bytes on disk per audit record (table, TOAST and indexes).</summary>
+    private async Task ReportSizeAsync()
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false, ApplicationName = "deploygate-tests" }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT pg_total_relation_size('decision_log'), count(*), avg(octet_length(decision_json))::bigint FROM decision_log", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        var (bytes, rows, json) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+        output.WriteLine($"database size: decision_log {bytes} bytes for {rows} records = {bytes / Math.Max(rows, 1)} bytes per record (average decision_json {json} bytes)");
     }
 
     private async Task<(int Successes, int Conflicts)> RedeemConcurrentlyAsync(int attempts)
