@@ -218,6 +218,11 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
             await reader.ReadAsync();
             (min, max, rows) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
         }
+        string head;
+        await using (var command = new NpgsqlCommand("SELECT hash FROM decision_log ORDER BY seq DESC LIMIT 1", connection))
+        {
+            head = (string)(await command.ExecuteScalarAsync())!;
+        }
         var lost = _answered.Keys.Where(id => !counts.ContainsKey(id)).ToList();
         var duplicated = counts.Count(kv => kv.Value != 1);
         output.WriteLine($"{phase}: answered {_answered.Count}, in the log {rows} (seq {min}..{max}), lost {lost.Count}, duplicated {duplicated}");
@@ -230,6 +235,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"{phase}: deploygate audit verify: {verify.Trim()}");
         Assert.True(exit == 0, verify);
         Assert.Contains($"chain intact: {rows} records", verify, StringComparison.Ordinal);
+        Assert.Contains($"head hash: {head}", verify, StringComparison.Ordinal);
         return (rows, _answered.Count);
     }
 

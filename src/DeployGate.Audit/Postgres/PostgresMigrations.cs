@@ -21,12 +21,20 @@ internal static class PostgresMigrations
         using var connection = dataSource.OpenConnection();
         using var transaction = connection.BeginTransaction();
         Execute(connection, transaction, "SELECT pg_advisory_xact_lock(@key)", ("key", LockKey));
-        Execute(connection, transaction, """
-            CREATE TABLE IF NOT EXISTS schema_versions (
-                component text PRIMARY KEY,
-                version   integer NOT NULL
-            )
-            """);
+        // Checked first, so that a role without CREATE (a reader such as `audit verify`, or a writer after the
+        // first start) passes once the schema exists: CREATE … IF NOT EXISTS would still need the privilege.
+        using (var exists = new NpgsqlCommand("SELECT to_regclass('schema_versions') IS NOT NULL", connection, transaction))
+        {
+            if (exists.ExecuteScalar() is not true)
+            {
+                Execute(connection, transaction, """
+                    CREATE TABLE schema_versions (
+                        component text PRIMARY KEY,
+                        version   integer NOT NULL
+                    )
+                    """);
+            }
+        }
         using var read = new NpgsqlCommand("SELECT version FROM schema_versions WHERE component = @component", connection, transaction);
         read.Parameters.AddWithValue("component", component);
         var current = read.ExecuteScalar() is int found ? found : 0;

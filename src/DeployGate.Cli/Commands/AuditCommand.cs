@@ -35,6 +35,8 @@ internal static class AuditCommand
                     if (result.Intact)
                     {
                         Console.WriteLine($"chain intact: {result.RecordsChecked} record{(result.RecordsChecked == 1 ? "" : "s")} ({log.Location})");
+                        // Keep this outside the store: removal of the newest records shows only against an older head.
+                        Console.WriteLine($"head hash: {result.HeadHash}");
                         return 0;
                     }
                     Console.WriteLine($"{StoreCodes.ChainBroken}: chain broken at record {result.FirstBrokenSequence}: {result.Problem} ({result.RecordsChecked} records checked)");

@@ -53,6 +53,33 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         }
     }
 
+    [PostgresFact]
+    public async Task ReadOnlyRole_CanVerifyAndQuery_AfterTheFirstStart_ButAppendsFailClosed()
+    {
+        await using (var owner = new PostgresDecisionLog(Store.ConnectionString, new FixedTime(TestDecisions.T0)))
+        {
+            await owner.AppendAsync(TestDecisions.Make(1), new AuditContext());
+        }
+        var role = "dg_reader_" + Guid.NewGuid().ToString("N")[..12];
+        await Store.ExecAsync($"CREATE ROLE {role} LOGIN; GRANT SELECT ON decision_log, schema_versions TO {role}; REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+        try
+        {
+            var asReader = new NpgsqlConnectionStringBuilder(Store.ConnectionString) { Username = role }.ConnectionString;
+            await using var reader = new PostgresDecisionLog(asReader, new FixedTime(TestDecisions.T0));
+
+            var verification = await reader.VerifyAsync();
+            Assert.True(verification.Intact, verification.Problem);
+            Assert.Single(await reader.QueryAsync(new DecisionQuery()));
+            var refused = await Assert.ThrowsAsync<AuditStoreException>(async () => await reader.AppendAsync(TestDecisions.Make(2), new AuditContext()));
+            Assert.Equal(StoreCodes.Unavailable, refused.Code);
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await Store.ExecAsync($"DROP OWNED BY {role}; DROP ROLE {role}");
+        }
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("Username=u;Database=d")]
