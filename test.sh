@@ -60,7 +60,7 @@ for trx in "$results"/*.trx; do
   grep -q 'DeployGate.Reliability.Tests' "$trx" || continue
   echo "== reliability figures"
   awk '/<StdOut>/{p=1; sub(/.*<StdOut>/,"")} p{ if (/<\/StdOut>/){sub(/<\/StdOut>.*/,""); print; p=0} else print }' "$trx" \
-    | grep -E '^(TOTAL|steady|after|grant|fault|instance|database|policy fuzz|webhook fuzz|hostile|answered)' \
+    | grep -E '^(TOTAL|steady|after|grant|fault|instance|database|policy fuzz|webhook|hostile|answered|head hash)' \
     | sed 's/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g' | sed 's/^/  /'
 done
 

@@ -4,15 +4,19 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using DeployGate.Api.Tests;
+using DeployGate.Api.Tests.Webhooks;
+using DeployGate.GitHub.Webhooks;
 using DeployGate.Audit.Tests.Shared;
 using Npgsql;
 using Xunit.Abstractions;
 
 namespace DeployGate.Reliability.Tests;
 
-/// <summary>Three real <c>deploygate serve</c> processes on loopback over one PostgreSQL database (SPEC §9, issue 7):
-/// bounded concurrent load across them, concurrent redemptions of one grant, SIGKILL of an instance mid-load, and
+/// <summary>Three real <c>deploygate serve</c> processes on loopback over one PostgreSQL database (SPEC §9, issue 7),
+/// reading policy from a fake GitHub API: bounded concurrent load across them, concurrent redemptions of one grant,
+/// every webhook delivery sent to all three at once (each job decided and reviewed exactly once), SIGKILL of an instance mid-load, and
 /// termination of the gate's database sessions mid-load. After each phase: every decision a client received an
 /// answer for is in the log exactly once, <c>seq</c> has no gaps, and <c>deploygate audit verify</c> finds one intact
 /// chain. Figures go to the test log. No timing is asserted; loops are bounded by counts.</summary>
@@ -24,9 +28,30 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
     private const int SteadyRequests = 3_000;
     private const int FaultRequests = 1_500;
     private const int Concurrency = 24;
+    private const int Deliveries = 40;
+    private const string WebhookSecret = "scale-out-webhook-secret-0123456789";
+
+    /// <summary>On the fake's default branch: staging deploys (the API load) and production (the webhook reviews) allowed.</summary>
+    private const string Policy = """
+        version: 1
+        timezone: Europe/Berlin
+        identities:
+          release:
+            repository: acme/web
+            workflow: acme/web/.github/workflows/release.yml
+            ref: [refs/heads/main]
+        roles:
+          deployer: { members: [release] }
+        environments:
+          staging:
+            deploy: { roles: [deployer], targets: ["aks/staging-*"] }
+          production:
+            deploy: { roles: [deployer] }
+        """;
 
     private readonly ConcurrentDictionary<string, int> _answered = new(StringComparer.Ordinal);
     private TestIssuer _issuer = null!;
+    private FakeGitHubApi _github = null!;
     private string _dir = null!;
     private string _database = null!;
     private string _connectionString = null!;
@@ -38,9 +63,11 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
     {
         if (PostgresServer.ConnectionString is not { } server) return;
         _issuer = await TestIssuer.StartAsync();
+        _github = await FakeGitHubApi.StartAsync();
+        _github.Files["main"] = Policy;
         _dir = Path.Combine(Path.GetTempPath(), "dg-scale-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path.Combine(_dir, "policies", "acme"));
-        await File.WriteAllTextAsync(Path.Combine(_dir, "policies", "acme", "web.yml"), TestPolicies.Web);
+        Directory.CreateDirectory(_dir);
+        using (var rsa = RSA.Create(2048)) await File.WriteAllTextAsync(Path.Combine(_dir, "app-key.pem"), rsa.ExportRSAPrivateKeyPem());
         using (var key = ECDsa.Create(ECCurve.NamedCurves.nistP256))
         {
             // One signing key for all instances: a grant issued by one is redeemed at another.
@@ -62,6 +89,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         }
         if (_database is null) return;
         await _issuer.DisposeAsync();
+        await _github.DisposeAsync();
         NpgsqlConnection.ClearAllPools();
         await AdminExecAsync($"DROP DATABASE IF EXISTS \"{_database}\" WITH (FORCE)");
         try
@@ -85,6 +113,9 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"grant redeemed 30 times concurrently across {Instances} instances: {successes} success, {conflicts} conflict (409)");
         Assert.Equal(1, successes);
         Assert.Equal(29, conflicts);
+
+        // 2b. Every webhook delivery arrives at all three instances at once: one job each, decided and reviewed once.
+        await DeliverEverywhereAsync();
 
         // 3. SIGKILL one instance while requests are in flight.
         await LoadAsync(FaultRequests, fault: async () =>
@@ -127,8 +158,11 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
             ["DeployGate__PublicUrl"] = Audience,
             ["DeployGate__Issuer"] = _issuer.Url,
             ["DeployGate__AllowedOwners"] = "acme",
-            ["Policy__Source"] = "directory",
-            ["Policy__Directory"] = Path.Combine(_dir, "policies"),
+            ["Policy__Source"] = "github",
+            ["GitHub__ApiUrl"] = _github.Url,
+            ["GitHub__AppId"] = "12345",
+            ["GitHub__PrivateKeyPath"] = Path.Combine(_dir, "app-key.pem"),
+            ["GitHub__WebhookSecret"] = WebhookSecret,
             ["Store__Provider"] = "postgres",
             ["Store__ConnectionString"] = _connectionString,
             ["Grants__SigningKeyPath"] = Path.Combine(_dir, "grant-key.pem"),
@@ -237,6 +271,59 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains($"chain intact: {rows} records", verify, StringComparison.Ordinal);
         Assert.Contains($"head hash: {head}", verify, StringComparison.Ordinal);
         return (rows, _answered.Count);
+    }
+
+    /// <summary>Sends each of <see cref="Deliveries"/> protection-rule deliveries (own delivery id, own run) to every
+    /// instance concurrently, waits (bounded) until every job is done, then checks: one job per delivery, exactly one
+    /// review callback per run, one webhook decision per delivery in the log.</summary>
+    private async Task DeliverEverywhereAsync()
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var template = (JsonObject)JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Payloads", "requested.json")))!;
+        var accepted = 0;
+        var queued = 0;
+        await Task.WhenAll(Enumerable.Range(0, Deliveries).SelectMany(d => Enumerable.Range(0, Instances).Select(i => Task.Run(async () =>
+        {
+            var payload = template.DeepClone().AsObject();
+            payload["deployment_callback_url"] = _github.CallbackUrl(1000 + d);
+            var body = Encoding.UTF8.GetBytes(payload.ToJsonString());
+            using var request = new HttpRequestMessage(HttpMethod.Post, _urls[i] + "/api/github/webhook") { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            request.Headers.Add("X-GitHub-Event", "deployment_protection_rule");
+            request.Headers.Add("X-GitHub-Delivery", $"delivery-{d:D4}");
+            request.Headers.Add(WebhookSignature.Header, WebhookSignature.Compute(Encoding.UTF8.GetBytes(WebhookSecret), body));
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            Interlocked.Increment(ref accepted);
+            if (JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("queued").GetBoolean()) Interlocked.Increment(ref queued);
+        }))));
+        Assert.Equal(Deliveries, queued);   // each delivery stored once, the other two copies were no-ops
+
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false, ApplicationName = "deploygate-tests" }.ConnectionString);
+        await connection.OpenAsync();
+        long done = 0;
+        for (var attempt = 0; attempt < 1200 && done < Deliveries; attempt++)
+        {
+            if (attempt > 0) await Task.Delay(100);
+            await using var command = new NpgsqlCommand("SELECT count(*) FROM review_jobs WHERE state = 'done'", connection);
+            done = (long)(await command.ExecuteScalarAsync())!;
+        }
+        Assert.Equal(Deliveries, done);
+
+        var reviews = _github.Reviews.GroupBy(c => c.Path).ToDictionary(g => g.Key, g => g.ToList());
+        Assert.Equal(Deliveries, reviews.Count);
+        Assert.All(reviews, r => Assert.Single(r.Value));   // nobody decided a job twice
+        Assert.All(reviews.Values, r => Assert.Equal("approved", r[0].Json["state"]?.GetValue<string>()));
+        long decisions;
+        await using (var command = new NpgsqlCommand("SELECT count(DISTINCT delivery_id), count(*) FROM decision_log WHERE channel = 'webhook'", connection))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            await reader.ReadAsync();
+            Assert.Equal(Deliveries, reader.GetInt64(0));
+            decisions = reader.GetInt64(1);
+        }
+        Assert.Equal(Deliveries, decisions);
+        output.WriteLine($"webhook: {Deliveries} deliveries x {Instances} instances = {accepted} posts (202), {queued} jobs stored, {reviews.Count} reviews posted (1 per run), {decisions} webhook decisions in the log");
     }
 
     /// <summary>Database sizing figure for docs/operations.md: bytes on disk per audit record (table, TOAST and indexes).</summary>
