@@ -121,7 +121,7 @@ suite('against the real deploygate serve --dev', () => {
 
   const inputs = (extra) => ({ 'gate-url': gateUrl, 'timeout-seconds': '20', ...extra });
 
-  realTest('allow on staging: outputs, summary, grant masked if present', async () => {
+  realTest('allow on staging: outputs, summary, grant masked; the post step revokes it for real', async () => {
     await start();
     const r = await runAction({ inputs: inputs({ environment: 'staging', target: 'aks/staging-1' }), env: tokens.env });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}\n${serverLog}`);
@@ -130,15 +130,29 @@ suite('against the real deploygate serve --dev', () => {
     assert.match(r.summary, /✅ allowed/);
     for (const check of ['environment', 'role', 'target', 'window', 'freeze']) assert.match(r.summary, new RegExp(`\\| ${check} \\|`));
     const grant = r.outputs.grant;
-    if (grant) {
-      const lines = r.stdout.split(/\r?\n/).filter((l) => l.includes(grant));
-      assert.deepEqual(lines, [`::add-mask::${grant}`], 'grant only in its mask line');
-      assert.ok(!r.summary.includes(grant) && !r.stderr.includes(grant));
-      assert.ok(r.state.grant_jti, 'post step will revoke it');
-      const post = await runAction({ script: 'post.js', inputs: inputs({ environment: 'staging' }), env: tokens.env, state: r.state });
-      assert.equal(post.code, 0);
-      assert.match(post.stdout, /revoked grant/, `${post.stdout}\n${serverLog}`);
-    }
+    assert.ok(grant, 'the gate issues a grant on every allow (SPEC §7)');
+    assert.ok(r.outputs['grant-expires-at']);
+    const lines = r.stdout.split(/\r?\n/).filter((l) => l.includes(grant));
+    assert.deepEqual(lines, [`::add-mask::${grant}`], 'grant only in its mask line');
+    assert.ok(!r.summary.includes(grant) && !r.stderr.includes(grant));
+    assert.ok(r.state.grant_jti, 'post step will revoke it');
+
+    const introspect = async () => (await fetch(`${gateUrl}/api/v1/grants/introspect`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: grant }),
+    })).json();
+    assert.equal((await introspect()).active, true, 'active before the post step');
+
+    const post = await runAction({ script: 'post.js', inputs: inputs({ environment: 'staging' }), env: tokens.env, state: r.state });
+    assert.equal(post.code, 0);
+    assert.match(post.stdout, /revoked grant/, `${post.stdout}\n${serverLog}`);
+    assert.ok(!post.stdout.includes(grant), 'the post step never prints the grant');
+
+    assert.equal((await introspect()).active, false, 'inactive after the post step revoked it');
+    const redeem = await fetch(`${gateUrl}/api/v1/grants/redeem`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: grant, expect: { action: 'deploy', environment: 'staging', target: 'aks/staging-1' } }),
+    });
+    assert.equal(redeem.status, 401, 'a revoked grant cannot be redeemed');
   });
 
   realTest('deny on production: freeze annotation, summary, exit 1', async () => {
