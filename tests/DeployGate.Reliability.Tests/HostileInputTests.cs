@@ -112,7 +112,7 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
 
         // --- alias bombs and huge policy files through the directory policy source ---
         yield return new("yaml alias bomb", () => Authorize(Token(c => c["repository"] = "acme/bomb"), Body), HttpStatusCode.Forbidden, "DG1003");
-        yield return new("huge policy file", () => Authorize(Token(c => c["repository"] = "acme/huge"), Body), HttpStatusCode.Forbidden, "DG6203");   // the source refuses it before the loader
+        yield return new("huge policy file", () => Authorize(Token(c => c["repository"] = "acme/huge"), Body), HttpStatusCode.Forbidden, "DG1001");   // refused by size before it is read, with the loader's code
         yield return new("deeply nested policy", () => Authorize(Token(c => c["repository"] = "acme/deep"), Body), HttpStatusCode.Forbidden, "DG1003");
 
         // --- webhook signature attacks ---
