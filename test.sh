@@ -34,7 +34,8 @@ for trx in "$results"/*.trx; do
   get() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" | num; }
   passed=$((passed + $(get passed)))
   failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
-  skipped=$((skipped + $(get notExecuted)))
+  # Skipped tests are results with outcome NotExecuted (the counters' notExecuted stays 0 for xunit skips).
+  skipped=$((skipped + $(grep -o '<UnitTestResult [^>]*outcome="NotExecuted"' "$trx" | wc -l)))
 done
 if [ -f "$node_out" ]; then
   node_count() { sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$node_out" | tail -n 1 | num; }
@@ -43,6 +44,25 @@ if [ -f "$node_out" ]; then
   skipped=$((skipped + $(node_count skipped) + $(node_count todo)))
 fi
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then status=1; fi
+
+# Skipped tests, by name and reason (e.g. the PostgreSQL ones without DEPLOYGATE_TEST_POSTGRES), so a skip is never silent.
+if [ "$skipped" -gt 0 ]; then
+  echo "== skipped tests"
+  for trx in "$results"/*.trx; do
+    [ -f "$trx" ] || continue
+    grep -o '<UnitTestResult [^>]*outcome="NotExecuted"[^>]*>' "$trx" | sed -n 's/.* testName="\([^"]*\)".*/  \1/p'
+  done | sort | head -n 200
+  grep -h -o 'DEPLOYGATE_TEST_POSTGRES not set[^<]*' "$results"/*.trx 2>/dev/null | sort -u | sed 's/^/  reason: /'
+fi
+
+# The reliability suite's figures (requests, faults injected, decisions checked, lost), from its test output.
+for trx in "$results"/*.trx; do
+  grep -q 'DeployGate.Reliability.Tests' "$trx" || continue
+  echo "== reliability figures"
+  awk '/<StdOut>/{p=1; sub(/.*<StdOut>/,"")} p{ if (/<\/StdOut>/){sub(/<\/StdOut>.*/,""); print; p=0} else print }' "$trx" \
+    | grep -E '^(TOTAL|steady|after|grant|fault|instance|database|policy fuzz|webhook|hostile|answered|head hash)' \
+    | sed 's/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g' | sed 's/^/  /'
+done
 
 summary="tests: $passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"

@@ -9,6 +9,14 @@ public static class PolicyLoader
     /// <summary>Largest policy file accepted (SPEC §2).</summary>
     public const int MaxBytes = 256 * 1024;
 
+    /// <summary>The code of a file over <see cref="MaxBytes"/>; sources that see the size before reading
+    /// the file report it with this code, as the loader would.</summary>
+    public const string FileTooLargeCode = "DG1001";
+
+    /// <summary>The message for a file over <see cref="MaxBytes"/>.</summary>
+    public static string FileTooLargeMessage(long bytes) =>
+        $"file is {bytes} bytes; a policy file may be at most {MaxBytes} bytes (256 KiB)";
+
     /// <param name="utf8">The file's bytes.</param>
     /// <param name="file">Name used in diagnostics.</param>
     /// <param name="now">The instant warnings are judged at (expired delegations, windows that never open).</param>

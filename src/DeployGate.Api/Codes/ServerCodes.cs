@@ -32,10 +32,11 @@ public static class ServerCodes
     /// <summary><c>GitHub:PrivateKeyPath</c> is missing, unreadable or not an RSA PEM key (source <c>github</c>).</summary>
     public const string GitHubPrivateKeyInvalid = "DG6009";
 
-    /// <summary><c>Store:Provider</c> is not <c>sqlite</c> (or <c>postgres</c>, once available).</summary>
+    /// <summary><c>Store:Provider</c> is not <c>sqlite</c> or <c>postgres</c>.</summary>
     public const string StoreProviderInvalid = "DG6010";
 
-    /// <summary><c>Store:ConnectionString</c> cannot be used (e.g. its directory cannot be created).</summary>
+    /// <summary><c>Store:ConnectionString</c> cannot be used (SQLite: its directory cannot be created; PostgreSQL:
+    /// missing, unparsable or without <c>Host</c>).</summary>
     public const string StoreConnectionInvalid = "DG6011";
 
     /// <summary><c>Grants:Ttl</c> is not a duration in (0, 1h].</summary>

@@ -113,10 +113,24 @@ public sealed partial class GateConfiguration
                 problems.Add(new(ServerCodes.GitHubPrivateKeyInvalid, "GitHub:PrivateKeyPath", why));
         }
 
-        if (store.Provider != "sqlite")
-            problems.Add(new(ServerCodes.StoreProviderInvalid, "Store:Provider", store.Provider == "postgres"
-                ? "`postgres` is not available in this build yet; use `sqlite`"
-                : $"`{store.Provider}` is not `sqlite` or `postgres`"));
+        if (store.Provider is not ("sqlite" or "postgres"))
+            problems.Add(new(ServerCodes.StoreProviderInvalid, "Store:Provider", $"`{store.Provider}` is not `sqlite` or `postgres`"));
+        if (store.Provider == "postgres")
+        {
+            if (Get("Store:ConnectionString") is null)
+                problems.Add(new(ServerCodes.StoreConnectionInvalid, "Store:ConnectionString", "required for `Store:Provider` postgres: an Npgsql connection string, e.g. `Host=db;Username=deploygate;Password=…;Database=deploygate`"));
+            else
+            {
+                try
+                {
+                    Audit.Postgres.PostgresConnection.Parse(store.ConnectionString);
+                }
+                catch (Audit.AuditStoreException ex)
+                {
+                    problems.Add(new(ServerCodes.StoreConnectionInvalid, "Store:ConnectionString", ex.Message));
+                }
+            }
+        }
         if (grants.SigningKeyPath is not null && !File.Exists(grants.SigningKeyPath))
             problems.Add(new(ServerCodes.GrantKeyMissing, "Grants:SigningKeyPath", $"file `{grants.SigningKeyPath}` does not exist"));
         if (admin.Token is not null && admin.Token.Length < 32)

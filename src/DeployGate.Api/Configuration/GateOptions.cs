@@ -73,7 +73,8 @@ public sealed class StoreOptions
     /// <summary><c>sqlite</c> (default) or <c>postgres</c>.</summary>
     public string Provider { get; set; } = "sqlite";
 
-    /// <summary>SQLite: a file path or <c>Data Source=path</c>. Default <c>./.deploygate/audit.db</c>.</summary>
+    /// <summary>SQLite: a file path or <c>Data Source=path</c>. Default <c>./.deploygate/audit.db</c>.
+    /// PostgreSQL: an Npgsql connection string with <c>Host</c> (required; no default).</summary>
     public string ConnectionString { get; set; } = DefaultSqlitePath;
 
     public const string DefaultSqlitePath = ".deploygate/audit.db";

@@ -21,8 +21,9 @@ internal static class AuthorizeRequestParser
         {
             return ParseCore(body);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: GetString() on a token that is not valid UTF-8 (found by the reliability suite: it was a 500).
             return Fail(ServerCodes.BodyMalformed, "request body is not valid JSON");
         }
     }
@@ -124,9 +125,9 @@ internal static class AuthorizeRequestParser
                 }
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // keep what was read
+            // keep what was read (InvalidOperationException: a string that is not valid UTF-8)
         }
         var gateAction = DecisionJson.TryParseAction(action, out var a) ? a : GateAction.Deploy;
         var env = environment is { Length: > 0 and <= 200 } ? environment : "";

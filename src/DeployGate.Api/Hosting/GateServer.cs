@@ -1,6 +1,7 @@
 using DeployGate.Api.Webhooks;
 using DeployGate.Audit;
 using DeployGate.Audit.Jobs;
+using DeployGate.Audit.Postgres;
 using DeployGate.Audit.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -30,8 +31,8 @@ public sealed class GateServerOptions
     /// <summary>The clock. Only the composition root names <c>TimeProvider.System</c>.</summary>
     public required TimeProvider Time { get; init; }
 
-    /// <summary>Opens the audit log for the validated configuration (<c>Store:ConnectionString</c> is then an
-    /// absolute SQLite file path). Default: <see cref="SqliteDecisionLog"/> with <see cref="Time"/>.</summary>
+    /// <summary>Opens the audit log for the validated configuration (for SQLite <c>Store:ConnectionString</c> is then an
+    /// absolute file path). Default: <see cref="GateServer.OpenDecisionLog"/> with <see cref="Time"/>.</summary>
     public Func<GateConfiguration, IDecisionLog>? DecisionLog { get; init; }
 
     /// <summary>Opens the review job store (SPEC §6). Default: <see cref="DeployGate.Audit.Jobs.Sqlite.SqliteReviewJobStore"/>
@@ -134,12 +135,12 @@ public static class GateServer
         var services = builder.Services;
         services.AddSingleton(options.Time);
         services.AddSingleton(config);
-        if (GrantServices.Register(services, config, dir, options.Time, options.GrantStore) is { Count: > 0 } grantProblems)
+        if (GrantServices.Register(services, config, dir, options.Time, options.GrantStore ?? (c => OpenGrantStore(c.Store))) is { Count: > 0 } grantProblems)
             return new GateServerBuild(null, config.WithProblems([.. problems, .. grantProblems]));
         IDecisionLog log;
         try
         {
-            log = options.DecisionLog is { } open ? open(config) : new SqliteDecisionLog(config.Store.ConnectionString, options.Time);
+            log = options.DecisionLog is { } open ? open(config) : OpenDecisionLog(config.Store, options.Time);
         }
         catch (AuditStoreException ex)
         {
@@ -176,7 +177,7 @@ public static class GateServer
             GitHubPolicySource.Register(services, config);
         else
             services.AddSingleton<IPolicySource>(sp => new DirectoryPolicySource(config.Policy.Directory, sp.GetRequiredService<ILogger<DirectoryPolicySource>>()));
-        services.AddDeploymentProtection(config, options.ReviewJobs);
+        services.AddDeploymentProtection(config, options.ReviewJobs ?? (c => OpenReviewJobStore(c.Store)));
         options.ConfigureServices?.Invoke(services);
 
         var app = builder.Build();
@@ -194,6 +195,46 @@ public static class GateServer
             });
         }
         return new GateServerBuild(app, config);
+    }
+
+    /// <summary>The audit log <c>Store:*</c> names: <see cref="SqliteDecisionLog"/> or <see cref="PostgresDecisionLog"/>
+    /// (which applies its migrations now). Both are <see cref="IAsyncDisposable"/>.</summary>
+    /// <exception cref="AuditStoreException">The store cannot be opened (its code says why).</exception>
+    public static IDecisionLog OpenDecisionLog(StoreOptions store, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? new PostgresDecisionLog(store.ConnectionString, time)
+            : new SqliteDecisionLog(store.ConnectionString, time);
+    }
+
+    /// <summary>The grant store <c>Store:*</c> names: in the audit log's SQLite file, or the PostgreSQL database.</summary>
+    /// <exception cref="AuditStoreException">The store cannot be opened.</exception>
+    public static Audit.Grants.IGrantStore OpenGrantStore(StoreOptions store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? new PostgresGrantStore(store.ConnectionString)
+            : new Audit.Grants.SqliteGrantStore(store.ConnectionString);
+    }
+
+    /// <summary>The review job store <c>Store:*</c> names: in the audit log's SQLite file, or the PostgreSQL database.</summary>
+    /// <exception cref="AuditStoreException">The store cannot be opened.</exception>
+    public static IReviewJobStore OpenReviewJobStore(StoreOptions store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? new PostgresReviewJobStore(store.ConnectionString)
+            : new Audit.Jobs.Sqlite.SqliteReviewJobStore(store.ConnectionString);
+    }
+
+    /// <summary>Where the store is, for humans: the SQLite file path or <c>postgres://host:port/database</c> (no credentials).</summary>
+    public static string DescribeStore(StoreOptions store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Provider == "postgres"
+            ? PostgresConnection.Describe(PostgresConnection.Parse(store.ConnectionString))
+            : store.ConnectionString;
     }
 
     internal static void MapEndpoints(IEndpointRouteBuilder app, DevIssuer? devIssuer, IssuerTrust trust)

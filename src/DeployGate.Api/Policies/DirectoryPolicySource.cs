@@ -76,10 +76,11 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
             if (_cache.TryGetValue(path, out var cached) && cached.Length == info.Length && cached.WriteTimeUtc == info.LastWriteTimeUtc)
                 return ValueTask.FromResult(cached.Lookup);
 
+            // Refused before it is read, with the loader's own code, so a huge file costs nothing.
+            if (info.Length > PolicyLoader.MaxBytes)
+                return ValueTask.FromResult(new PolicyLookup(null, reference, PolicyLoader.FileTooLargeCode,
+                    $"policy file is invalid: {PolicyLoader.FileTooLargeMessage(info.Length)}"));
             var bytes = File.ReadAllBytes(path);
-            if (bytes.Length > PolicyLoader.MaxBytes)
-                return ValueTask.FromResult(new PolicyLookup(null, reference with { Revision = Hash(bytes) }, ServerCodes.PolicyInvalid,
-                    $"policy file is larger than {PolicyLoader.MaxBytes / 1024} KiB"));
             var lookup = Compile(bytes, $"{owner}/{name}.yml", now, reference with { Revision = Hash(bytes) });
             _cache[path] = new Entry(info.Length, info.LastWriteTimeUtc, lookup);
             Log.PolicyLoaded(_logger, repository, lookup.Ref.Revision ?? "", lookup.Code ?? "ok");

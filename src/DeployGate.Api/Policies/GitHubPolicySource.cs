@@ -73,7 +73,7 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, ILogger
         PolicyLookup lookup;
         if (blob.Content.Length > PolicyLoader.MaxBytes)
         {
-            lookup = new PolicyLookup(null, reference, ServerCodes.PolicyInvalid, $"policy file is larger than {PolicyLoader.MaxBytes / 1024} KiB");
+            lookup = new PolicyLookup(null, reference, PolicyLoader.FileTooLargeCode, $"policy file is invalid: {PolicyLoader.FileTooLargeMessage(blob.Content.Length)}");
         }
         else
         {

@@ -244,32 +244,10 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             command.CommandText = SqliteSchema.Walk;
             using var reader = command.ExecuteReader();
 
-            var prevHex = ChainHash.GenesisHex;
-            var prev = new byte[ChainHash.Size];
-            var stored = new byte[ChainHash.Size];
-            long expected = 1;
-            long verified = 0;
+            var chain = new ChainVerifier();
             while (reader.Read())
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var seq = reader.GetInt64(0);
-                if (seq != expected)
-                {
-                    return Broken(verified, expected, seq == expected + 1
-                        ? $"record `{expected}` is missing (next is `{seq}`)"
-                        : $"records `{expected}` to `{seq - 1}` are missing (next is `{seq}`)");
-                }
-                if (!string.Equals(reader.GetString(11), prevHex, StringComparison.Ordinal))
-                {
-                    return Broken(verified, seq, seq == 1
-                        ? "record `1` prev_hash is not the genesis hash"
-                        : $"record `{seq}` prev_hash does not match the hash of record `{seq - 1}`");
-                }
-                var hashHex = reader.GetString(12);
-                if (!ChainHash.TryParse(hashHex, stored))
-                {
-                    return Broken(verified, seq, $"record `{seq}` hash is not 64 lowercase hex digits");
-                }
                 var record = new ChainRecord(
                     DecisionId: reader.GetString(1),
                     EvaluatedAt: reader.GetString(2),
@@ -280,25 +258,18 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                     Channel: reader.GetString(8),
                     DeliveryId: reader.IsDBNull(9) ? null : reader.GetString(9),
                     DecisionJson: reader.GetString(10));
-                var computed = ChainHash.Compute(prev, seq, reader.GetString(3), record);
-                if (!computed.AsSpan().SequenceEqual(stored))
+                if (chain.Next(reader.GetInt64(0), reader.GetString(3), reader.GetString(11), reader.GetString(12), record) is { } broken)
                 {
-                    return Broken(verified, seq, $"record `{seq}` hash does not match its contents");
+                    return broken;
                 }
-                (prev, stored) = (stored, prev);
-                prevHex = hashHex;
-                verified++;
-                expected++;
             }
-            return new ChainVerification(true, verified, null, null) { HeadHash = prevHex };
+            return chain.Intact();
         }
         catch (SqliteException ex)
         {
             throw new AuditStoreException(StoreCodes.Unavailable,
                 $"cannot read audit store `{DatabasePath}`: {OneLine(ex.Message)}", ex);
         }
-
-        static ChainVerification Broken(long verified, long seq, string problem) => new(false, verified, seq, problem);
     }
 
     private void RunWriter()

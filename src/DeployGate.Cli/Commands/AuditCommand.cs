@@ -9,7 +9,7 @@ using DeployGate.Cli.Hosting;
 namespace DeployGate.Cli.Commands;
 
 /// <summary><c>deploygate audit verify|query</c>: the audit log named by the same configuration as
-/// <c>serve</c> (<c>Store:ConnectionString</c>, default <c>./.deploygate/audit.db</c>).</summary>
+/// <c>serve</c> (<c>Store:Provider</c>, <c>Store:ConnectionString</c>; default <c>./.deploygate/audit.db</c>).</summary>
 internal static class AuditCommand
 {
     public static Command Create()
@@ -34,7 +34,9 @@ internal static class AuditCommand
                     var result = await log.VerifyAsync(ct);
                     if (result.Intact)
                     {
-                        Console.WriteLine($"chain intact: {result.RecordsChecked} record{(result.RecordsChecked == 1 ? "" : "s")} ({log.DatabasePath})");
+                        Console.WriteLine($"chain intact: {result.RecordsChecked} record{(result.RecordsChecked == 1 ? "" : "s")} ({log.Location})");
+                        // Keep this outside the store: removal of the newest records shows only against an older head.
+                        Console.WriteLine($"head hash: {result.HeadHash}");
                         return 0;
                     }
                     Console.WriteLine($"{StoreCodes.ChainBroken}: chain broken at record {result.FirstBrokenSequence}: {result.Problem} ({result.RecordsChecked} records checked)");
@@ -106,7 +108,7 @@ internal static class AuditCommand
         return command;
     }
 
-    private static SqliteDecisionLog? Open(ParseResult parseResult, bool dev)
+    private static StoreHandle? Open(ParseResult parseResult, bool dev)
     {
         var config = GateServer.ReadConfiguration([.. parseResult.UnmatchedTokens], dev);
         var storeProblems = config.Problems.Where(p => p.Key.StartsWith("Store:", StringComparison.Ordinal)).ToList();
@@ -117,13 +119,25 @@ internal static class AuditCommand
         }
         try
         {
-            return new SqliteDecisionLog(config.Store.ConnectionString, Clock.System);
+            return new StoreHandle(GateServer.OpenDecisionLog(config.Store, Clock.System), GateServer.DescribeStore(config.Store));
         }
         catch (AuditStoreException ex)
         {
             Console.Error.WriteLine($"{ex.Code}: {ex.Message}");
             return null;
         }
+    }
+
+    /// <summary>An open audit log (SQLite or PostgreSQL) and where it is, for messages.</summary>
+    private sealed class StoreHandle(IDecisionLog log, string location) : IAsyncDisposable
+    {
+        public string Location { get; } = location;
+
+        public Task<ChainVerification> VerifyAsync(CancellationToken ct) => log.VerifyAsync(ct);
+
+        public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken ct) => log.QueryAsync(query, ct);
+
+        public ValueTask DisposeAsync() => log is IAsyncDisposable d ? d.DisposeAsync() : ValueTask.CompletedTask;
     }
 
     private static string Summary(string json)

@@ -57,7 +57,7 @@ internal sealed partial class PolicyCompiler
     {
         if (utf8.Length > PolicyLoader.MaxBytes)
         {
-            Error("DG1001", new SourceSpan(1, 1), $"file is {utf8.Length} bytes; a policy file may be at most {PolicyLoader.MaxBytes} bytes (256 KiB)");
+            Error(PolicyLoader.FileTooLargeCode, new SourceSpan(1, 1), PolicyLoader.FileTooLargeMessage(utf8.Length));
             return null;
         }
         string text;

@@ -66,6 +66,12 @@ public sealed record ProtectionRuleEvent(
             problem = $"payload is not valid JSON: {ex.Message.Split('\n')[0]}";
             return null;
         }
+        catch (InvalidOperationException ex)
+        {
+            // A string that is not valid UTF-8 or holds a lone surrogate escape (found by the reliability fuzz run).
+            problem = $"payload is not valid JSON: {ex.Message.Split('\n')[0]}";
+            return null;
+        }
     }
 
     /// <summary>Only the <c>action</c>: for deciding whether a delivery is ours before reading more.</summary>
@@ -77,7 +83,7 @@ public sealed record ProtectionRuleEvent(
             using var doc = JsonDocument.ParseValue(ref reader);
             return doc.RootElement.ValueKind == JsonValueKind.Object ? String(doc.RootElement, "action") : null;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return null;
         }

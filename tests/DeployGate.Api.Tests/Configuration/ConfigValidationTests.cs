@@ -88,12 +88,38 @@ public sealed class ConfigValidationTests
         var build = GateServer.Build(new GateServerOptions
         {
             Time = new ManualClock(GateHost.Start),
-            Settings = new Dictionary<string, string?> { ["Store:Provider"] = "postgres" },
+            Settings = new Dictionary<string, string?> { ["Store:Provider"] = "mysql" },
             WorkingDirectory = Path.GetTempPath(),
         });
         Assert.Null(build.App);
         Assert.Contains(build.Problems, p => p.Code == ServerCodes.StoreProviderInvalid);
         Assert.Contains(build.Problems, p => p.Code == ServerCodes.AllowedOwnersMissing);
+    }
+
+    [Theory]
+    [InlineData(null, "required for `Store:Provider` postgres")]
+    [InlineData("Username=deploygate;Database=deploygate", "needs `Host=<server>`")]
+    [InlineData("Host=db;Nonsense Keyword=1", "postgres connection string is invalid")]
+    [InlineData("Host=db;Port=notaport;Password=hunter2", "postgres connection string is invalid")]
+    public void Postgres_ConnectionStringProblems_AreListedWithoutSecrets(string? connectionString, string expected)
+    {
+        var settings = new Dictionary<string, string?> { ["Store:Provider"] = "postgres", ["Store:ConnectionString"] = connectionString };
+        var problem = Assert.Single(Read(settings, dev: true).Problems);
+        Assert.Equal(ServerCodes.StoreConnectionInvalid, problem.Code);
+        Assert.Equal("Store:ConnectionString", problem.Key);
+        Assert.Contains(expected, problem.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Postgres_WithHost_IsAccepted()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Store:Provider"] = "postgres",
+            ["Store:ConnectionString"] = "Host=127.0.0.1;Port=5432;Username=deploygate;Password=x;Database=deploygate",
+        };
+        Assert.Empty(Read(settings, dev: true).Problems);
     }
 
     [Fact]
