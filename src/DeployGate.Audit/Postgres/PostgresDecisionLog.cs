@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using DeployGate.Engine;
 using Npgsql;
 using NpgsqlTypes;
+using Pending = DeployGate.Audit.GroupCommitQueue.Pending;
 
 namespace DeployGate.Audit.Postgres;
 
@@ -19,7 +20,7 @@ namespace DeployGate.Audit.Postgres;
 public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
 {
     /// <summary>Most records committed in one transaction.</summary>
-    internal const int MaxBatch = 1024;
+    internal const int MaxBatch = GroupCommitQueue.MaxBatch;
 
     /// <summary>Query <see cref="DecisionQuery.Limit"/> range: 1..10,000 (SPEC §4).</summary>
     public const int MaxQueryLimit = 10_000;
@@ -29,8 +30,7 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
 
     private readonly TimeProvider _time;
     private readonly NpgsqlDataSource _dataSource;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
+    private readonly GroupCommitQueue _queue = new();
     private readonly Task _writer;
 
     // Writer only.
@@ -81,20 +81,7 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
     /// (database unreachable, connection terminated, lock wait over <see cref="LockTimeout"/>), <c>DG5003</c> for a
     /// duplicate <c>decision_id</c>, <c>DG5004</c> after disposal. Cancelling stops the wait only.</remarks>
     public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(decision);
-        ArgumentNullException.ThrowIfNull(context);
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
-
-        var pending = new Pending(ChainRecord.From(decision, context));
-        if (!_queue.Writer.TryWrite(pending))
-        {
-            return ValueTask.FromException(new AuditStoreException(StoreCodes.Closed,
-                $"audit log is closed; decision `{decision.DecisionId}` was not recorded"));
-        }
-        var done = pending.Done.Task;
-        return new ValueTask(cancellationToken.CanBeCanceled ? done.WaitAsync(cancellationToken) : done);
-    }
+        => _queue.EnqueueAsync(decision, context, cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>Newest appended first (descending <c>seq</c>). <c>Environment</c> compares case-insensitively
@@ -103,13 +90,7 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
     /// <exception cref="ArgumentException"><see cref="DecisionQuery.Verdict"/> other than <c>allow</c>, <c>deny</c>.</exception>
     public async Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, MaxQueryLimit, nameof(query));
-        if (query.Verdict is not (null or "allow" or "deny"))
-        {
-            throw new ArgumentException($"verdict must be `allow` or `deny`, not `{query.Verdict}`", nameof(query));
-        }
+        GroupCommitQueue.Validate(query, MaxQueryLimit);
 
         try
         {
@@ -188,7 +169,7 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
     /// <summary>Stops accepting appends, lets the writer commit everything already queued, and closes the connections.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _queue.Writer.TryComplete();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _queue.Close();
         await _writer;
         await _dataSource.DisposeAsync();
     }
@@ -198,9 +179,9 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
         var batch = new List<Pending>(MaxBatch);
         try
         {
-            while (await _queue.Reader.WaitToReadAsync())
+            while (await _queue.WaitAsync())
             {
-                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending)) batch.Add(pending);
+                _queue.Take(batch);
                 if (batch.Count > 0) await CommitBatchAsync(batch);
                 batch.Clear();
             }
@@ -208,10 +189,7 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
         catch (Exception ex)
         {
             // Invariant: CommitBatchAsync catches everything, so this is a bug; still, no caller may hang or succeed.
-            _queue.Writer.TryComplete(ex);
-            var failure = new AuditStoreException(StoreCodes.Unavailable, $"audit writer stopped: {PostgresConnection.OneLine(ex.Message)}", ex);
-            foreach (var pending in batch) pending.Done.TrySetException(failure);
-            while (_queue.Reader.TryRead(out var pending)) pending.Done.TrySetException(failure);
+            _queue.Abandon(batch, ex, PostgresConnection.OneLine(ex.Message));
         }
         finally
         {
@@ -291,12 +269,7 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
             await CloseWriterAsync();   // state unknown after a failure (e.g. the session was terminated): start afresh
         }
 
-        foreach (var pending in batch)
-        {
-            if (failure is not null) pending.Done.TrySetException(BatchFailed(failure, batch.Count));
-            else if (pending.Error is not null) pending.Done.TrySetException(pending.Error);
-            else pending.Done.TrySetResult();
-        }
+        GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
     }
 
     private AuditStoreException BatchFailed(Exception failure, int count) => failure is AuditStoreException store
@@ -349,15 +322,5 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
                 parameters.Add(new NpgsqlParameter(TextColumns[i], NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = _text[i].ToArray() });
             }
         }
-    }
-
-    private sealed class Pending(ChainRecord record)
-    {
-        public ChainRecord Record { get; } = record;
-
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        /// <summary>Set by the writer when this record alone was refused (duplicate id) in a batch that committed.</summary>
-        public AuditStoreException? Error { get; set; }
     }
 }

@@ -2,6 +2,7 @@ using System.Text;
 using System.Threading.Channels;
 using DeployGate.Engine;
 using Microsoft.Data.Sqlite;
+using Pending = DeployGate.Audit.GroupCommitQueue.Pending;
 
 namespace DeployGate.Audit.Sqlite;
 
@@ -15,7 +16,7 @@ namespace DeployGate.Audit.Sqlite;
 public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 {
     /// <summary>Most records committed in one transaction.</summary>
-    internal const int MaxBatch = 1024;
+    internal const int MaxBatch = GroupCommitQueue.MaxBatch;
 
     /// <summary>Query <see cref="DecisionQuery.Limit"/> range: 1..10,000 (SPEC §4).</summary>
     public const int MaxQueryLimit = 10_000;
@@ -25,8 +26,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly string _writeConnectionString;
     private readonly string _readConnectionString;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
+    private readonly GroupCommitQueue _queue = new();
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Writer thread only (and the constructor, before the thread starts).
@@ -153,20 +153,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <c>DG5003</c> for a duplicate <c>decision_id</c>, <c>DG5004</c> after disposal. Cancelling stops the
     /// wait only: a record already queued may still be written (recording too much is the safe side).</remarks>
     public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(decision);
-        ArgumentNullException.ThrowIfNull(context);
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
-
-        var pending = new Pending(ChainRecord.From(decision, context));
-        if (!_queue.Writer.TryWrite(pending))
-        {
-            return ValueTask.FromException(new AuditStoreException(StoreCodes.Closed,
-                $"audit log is closed; decision `{decision.DecisionId}` was not recorded"));
-        }
-        var done = pending.Done.Task;
-        return new ValueTask(cancellationToken.CanBeCanceled ? done.WaitAsync(cancellationToken) : done);
-    }
+        => _queue.EnqueueAsync(decision, context, cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>Newest appended first (descending <c>seq</c>). <c>Environment</c> compares case-insensitively
@@ -175,13 +162,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <exception cref="ArgumentException"><see cref="DecisionQuery.Verdict"/> other than <c>allow</c>, <c>deny</c>.</exception>
     public async Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, MaxQueryLimit, nameof(query));
-        if (query.Verdict is not (null or "allow" or "deny"))
-        {
-            throw new ArgumentException($"verdict must be `allow` or `deny`, not `{query.Verdict}`", nameof(query));
-        }
+        GroupCommitQueue.Validate(query, MaxQueryLimit);
 
         try
         {
@@ -228,7 +209,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <summary>Stops accepting appends, lets the writer commit everything already queued, and closes the file.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _queue.Writer.TryComplete();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _queue.Close();
         await _writerDone.Task;
     }
 
@@ -279,7 +260,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         {
             while (WaitForWork())
             {
-                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending)) batch.Add(pending);
+                _queue.Take(batch);
                 if (batch.Count > 0) CommitBatch(batch);
                 batch.Clear();
             }
@@ -287,10 +268,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         catch (Exception ex)
         {
             // Invariant: CommitBatch catches everything, so this is a bug; still, no caller may hang or succeed.
-            _queue.Writer.TryComplete(ex);
-            var failure = new AuditStoreException(StoreCodes.Unavailable, $"audit writer stopped: {OneLine(ex.Message)}", ex);
-            foreach (var pending in batch) pending.Done.TrySetException(failure);
-            while (_queue.Reader.TryRead(out var pending)) pending.Done.TrySetException(failure);
+            _queue.Abandon(batch, ex, OneLine(ex.Message));
         }
         finally
         {
@@ -302,7 +280,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     // A dedicated thread: SQLite calls (and the fsync at commit) block, so keep them off the thread pool.
     private bool WaitForWork()
     {
-        var wait = _queue.Reader.WaitToReadAsync();
+        var wait = _queue.WaitAsync();
         return wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
     }
 
@@ -340,12 +318,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             CloseWriter();   // state unknown after a failure: the next batch starts on a fresh connection
         }
 
-        foreach (var pending in batch)
-        {
-            if (failure is not null) pending.Done.TrySetException(BatchFailed(failure, batch.Count));
-            else if (pending.Error is not null) pending.Done.TrySetException(pending.Error);
-            else pending.Done.TrySetResult();
-        }
+        GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
     }
 
     private AuditStoreException BatchFailed(Exception failure, int count) => failure is AuditStoreException store
@@ -477,14 +450,4 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     private static string OneLine(string text) =>
         text.ReplaceLineEndings(" ").Trim().TrimEnd('.');
-
-    private sealed class Pending(ChainRecord record)
-    {
-        public ChainRecord Record { get; } = record;
-
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        /// <summary>Set by the writer when this record alone was refused (duplicate id) in a batch that committed.</summary>
-        public AuditStoreException? Error { get; set; }
-    }
 }
