@@ -151,6 +151,70 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(steady.Records >= SteadyRequests);
     }
 
+    /// <summary>Short enough that a dead instance's job is taken over within the test, long enough that no live
+    /// instance loses a job it is still reviewing.</summary>
+    private const string ReviewLease = "10s";
+
+    [PostgresFact]
+    public async Task InstanceKilledMidReview_AnotherInstanceCompletesThePendingJob()
+    {
+        // Every run lookup hangs, so whichever instance claims the job is stuck mid-review, holding its lease.
+        _github.HoldRuns = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var template = (JsonObject)JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Payloads", "requested.json")))!;
+        template["deployment_callback_url"] = _github.CallbackUrl(4242);
+        var body = Encoding.UTF8.GetBytes(template.ToJsonString());
+        using (var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
+        using (var request = new HttpRequestMessage(HttpMethod.Post, _urls[0] + "/api/github/webhook") { Content = new ByteArrayContent(body) })
+        {
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            request.Headers.Add("X-GitHub-Event", "deployment_protection_rule");
+            request.Headers.Add("X-GitHub-Delivery", "delivery-killed");
+            request.Headers.Add(WebhookSignature.Header, WebhookSignature.Compute(Encoding.UTF8.GetBytes(WebhookSecret), body));
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false, ApplicationName = "deploygate-tests" }.ConnectionString);
+        await connection.OpenAsync();
+        async Task<(string State, string? Owner)> JobAsync()
+        {
+            await using var command = new NpgsqlCommand("SELECT state, lease_owner FROM review_jobs WHERE delivery_id = 'delivery-killed'", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            return (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1));
+        }
+
+        for (var i = 0; i < 300 && _github.RunRequestsHeld == 0; i++) await Task.Delay(100);
+        Assert.True(_github.RunRequestsHeld > 0, "no instance claimed the job");
+        var (_, owner) = await JobAsync();
+        var pid = int.Parse(owner!.Split('/')[1], System.Globalization.CultureInfo.InvariantCulture);   // machine/pid/guid
+        var holder = Array.FindIndex(_servers, s => s?.ProcessId == pid);
+        Assert.True(holder >= 0, $"the lease owner `{owner}` is one of the instances");
+        _servers[holder]!.Kill();                       // SIGKILL mid-review, lease held
+        _faults++;
+        _github.HoldRuns.SetResult();
+        _github.HoldRuns = null;
+
+        var state = "";
+        for (var i = 0; i < 600 && state != "done"; i++)
+        {
+            await Task.Delay(100);
+            (state, owner) = await JobAsync();
+        }
+        Assert.Equal("done", state);
+        Assert.DoesNotContain($"/{pid}/", owner ?? "", StringComparison.Ordinal);   // finished by another instance
+
+        var review = Assert.Single(_github.Reviews, r => r.Path.EndsWith("/runs/4242/deployment_protection_rule", StringComparison.Ordinal));
+        Assert.Equal("approved", review.Json["state"]?.GetValue<string>());
+        await using (var command = new NpgsqlCommand("SELECT count(*) FROM decision_log WHERE delivery_id = 'delivery-killed'", connection))
+        {
+            Assert.Equal(1L, (long)(await command.ExecuteScalarAsync())!);   // decided once, by the instance that took over
+        }
+        var (exit, verify) = await ServerProcess.RunAsync(_dir, "audit", "verify", "--Store:Provider=postgres", $"--Store:ConnectionString={_connectionString}");
+        Assert.True(exit == 0, verify);
+        output.WriteLine($"review job: instance {holder} (pid {pid}) SIGKILLed holding the lease mid-review; another instance took the job over after the {ReviewLease} lease, posted 1 review, logged 1 decision; chain intact");
+    }
+
     private async Task StartAsync(int i)
     {
         var env = new Dictionary<string, string>
@@ -163,6 +227,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
             ["GitHub__AppId"] = "12345",
             ["GitHub__PrivateKeyPath"] = Path.Combine(_dir, "app-key.pem"),
             ["GitHub__WebhookSecret"] = WebhookSecret,
+            ["GitHub__ReviewLease"] = ReviewLease,
             ["Store__Provider"] = "postgres",
             ["Store__ConnectionString"] = _connectionString,
             ["Grants__SigningKeyPath"] = Path.Combine(_dir, "grant-key.pem"),

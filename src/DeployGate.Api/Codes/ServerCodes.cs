@@ -54,6 +54,9 @@ public static class ServerCodes
     /// <summary><c>Grants:SigningKeyPath</c> is set but the file does not exist.</summary>
     public const string GrantKeyMissing = "DG6016";
 
+    /// <summary><c>GitHub:ReviewLease</c> is not a duration from 5 s to 1 h.</summary>
+    public const string ReviewLeaseInvalid = "DG6017";
+
     // --- Requests ---
 
     /// <summary>The body is not valid JSON or not a JSON object.</summary>

@@ -66,6 +66,7 @@ public sealed partial class GateConfiguration
             Provider = (Get("Store:Provider") ?? "sqlite").ToLowerInvariant(),
             ConnectionString = Get("Store:ConnectionString") ?? StoreOptions.DefaultSqlitePath,
         };
+        ReadDuration(configuration, "GitHub:ReviewLease", TimeSpan.FromSeconds(5), TimeSpan.FromHours(1), v => github.ReviewLease = v, problems, ServerCodes.ReviewLeaseInvalid);
         var grants = new GrantsOptions { SigningKeyPath = Get("Grants:SigningKeyPath") };
         ReadDuration(configuration, "Grants:Ttl", TimeSpan.FromSeconds(1), TimeSpan.FromHours(1), v => grants.Ttl = v, problems, ServerCodes.GrantTtlInvalid);
         var admin = new AdminOptions { Token = Get("Admin:Token") };

@@ -63,6 +63,10 @@ public sealed class GitHubOptions
 
     /// <summary>Webhook secret (SPEC §6; used by the webhook issue). The webhook is disabled without it.</summary>
     public string? WebhookSecret { get; set; }
+
+    /// <summary><c>GitHub:ReviewLease</c>: how long an instance owns a review job it claimed; when an instance dies
+    /// mid-review, another takes the job over after this. Default 2 min; 5 s to 1 h.</summary>
+    public TimeSpan ReviewLease { get; set; } = TimeSpan.FromMinutes(2);
 }
 
 /// <summary><c>Store:*</c> — the audit log (and later grants and review jobs).</summary>

@@ -35,7 +35,7 @@ internal static partial class DeploymentProtection
             sp.GetRequiredService<TimeProvider>()));
         // The job table lives in the audit log's SQLite file (Store:ConnectionString, resolved to a path).
         services.AddSingleton(_ => store?.Invoke(config) ?? new SqliteReviewJobStore(config.Store.ConnectionString));
-        services.TryAddSingleton<ReviewWorkerOptions>();
+        services.TryAddSingleton(new ReviewWorkerOptions { LeaseFor = config.GitHub.ReviewLease });
         services.AddSingleton<ReviewWorker>();
         services.AddHostedService<ReviewWorkerService>();
     }

@@ -100,6 +100,9 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>SIGKILL: no shutdown hooks, no flushing.</summary>
+    /// <summary>The server's process id (the review worker's lease owner names it).</summary>
+    public int ProcessId => _process.Id;
+
     public void Kill()
     {
         _process.Kill(entireProcessTree: true);

@@ -43,6 +43,14 @@ public sealed class FakeGitHubApi : IAsyncDisposable
     public ConcurrentQueue<Scripted> RunFailures { get; } = new();
     public ConcurrentQueue<Scripted> CallbackFailures { get; } = new();
     public bool RunMissing { get; set; }
+
+    /// <summary>While set, every run request waits for it (a worker stuck mid-review, e.g. to be killed there);
+    /// <see cref="RunRequestsHeld"/> counts the requests that arrived while held.</summary>
+    public TaskCompletionSource? HoldRuns { get; set; }
+
+    public int RunRequestsHeld => _runRequestsHeld;
+
+    private int _runRequestsHeld;
     public bool RunAlwaysFails { get; set; }
 
     public JsonObject Run { get; set; } = new()
@@ -90,13 +98,18 @@ public sealed class FakeGitHubApi : IAsyncDisposable
             var sha = BlobSha(text);
             return Results.Json(new { sha, encoding = "base64", content = Convert.ToBase64String(Encoding.UTF8.GetBytes(text)), type = "file" });
         });
-        app.MapGet("/repos/{o}/{r}/actions/runs/{id}", (HttpContext ctx) =>
+        app.MapGet("/repos/{o}/{r}/actions/runs/{id}", async (HttpContext ctx) =>
         {
-            if (gh!.RunAlwaysFails) return Answer(ctx, new Scripted(502));
-            if (gh.RunFailures.TryDequeue(out var failure)) return Answer(ctx, failure);
-            if (gh.RunMissing) return Answer(ctx, new Scripted(404));
+            if (gh!.HoldRuns is { } hold)
+            {
+                Interlocked.Increment(ref gh._runRequestsHeld);
+                await hold.Task.WaitAsync(ctx.RequestAborted);
+            }
+            if (gh.RunAlwaysFails) { await Answer(ctx, new Scripted(502)); return; }
+            if (gh.RunFailures.TryDequeue(out var failure)) { await Answer(ctx, failure); return; }
+            if (gh.RunMissing) { await Answer(ctx, new Scripted(404)); return; }
             ctx.Response.ContentType = "application/json";
-            return ctx.Response.WriteAsync(gh.Run.ToJsonString());
+            await ctx.Response.WriteAsync(gh.Run.ToJsonString());
         });
         app.MapPost("/repos/{o}/{r}/actions/runs/{id}/deployment_protection_rule", (HttpContext ctx) =>
         {
