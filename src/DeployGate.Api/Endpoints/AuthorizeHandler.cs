@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
 using DeployGate.Audit;
 using DeployGate.Engine;
 using Microsoft.AspNetCore.Http;
@@ -45,7 +44,7 @@ internal sealed partial class AuthorizeHandler(
     private async Task DecideAsync(HttpContext context, ReadOnlyMemory<byte> body, CancellationToken ct)
     {
         var now = time.GetUtcNow();                       // the only clock read in a decision
-        var decisionId = NewDecisionId(now);
+        var decisionId = DecisionIdSource.New(now);
         var parsed = AuthorizeRequestParser.Parse(body.Span);
 
         var token = await tokens.ValidateAsync(context.Request.Headers.Authorization.ToString(), now, ct);
@@ -156,13 +155,6 @@ internal sealed partial class AuthorizeHandler(
             total += read;
         }
         return total;
-    }
-
-    private static string NewDecisionId(DateTimeOffset now)
-    {
-        Span<byte> random = stackalloc byte[10];
-        RandomNumberGenerator.Fill(random);
-        return DecisionIds.Create(now, random);
     }
 
     private static partial class Log

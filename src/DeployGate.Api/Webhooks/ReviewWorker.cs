@@ -1,7 +1,6 @@
 using System.Collections.Frozen;
 using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
 using DeployGate.Audit;
 using DeployGate.Audit.Jobs;
@@ -151,8 +150,8 @@ internal sealed partial class ReviewWorker(
         // A protection rule reviews the whole job: GitHub names no target (the target check is not applicable).
         var request = new DecisionRequest(GateAction.Deploy, ev.Environment) { WholeJob = true };
         var decision = lookup.Policy is { } policy
-            ? Evaluator.Evaluate(policy, request, claims, now, NewDecisionId(now))
-            : Evaluator.Error(request, claims, now, NewDecisionId(now), lookup.Ref, lookup.Code!, lookup.Message!);
+            ? Evaluator.Evaluate(policy, request, claims, now, DecisionIdSource.New(now))
+            : Evaluator.Error(request, claims, now, DecisionIdSource.New(now), lookup.Ref, lookup.Code!, lookup.Message!);
         await log.AppendAsync(decision, audit, ct);      // durable before anything leaves the process
 
         if (decision.Verdict == Verdict.Allow)
@@ -298,7 +297,7 @@ internal sealed partial class ReviewWorker(
     };
 
     private static Decision ErrorDecision(ProtectionRuleEvent ev, WorkloadClaims claims, DateTimeOffset now, PolicyRef? policy, string code, string message) =>
-        Evaluator.Error(new DecisionRequest(GateAction.Deploy, ev.Environment) { WholeJob = true }, claims, now, NewDecisionId(now),
+        Evaluator.Error(new DecisionRequest(GateAction.Deploy, ev.Environment) { WholeJob = true }, claims, now, DecisionIdSource.New(now),
             policy ?? new PolicyRef($"github:{ev.Repository}/{GitHubPolicySource.PolicyPath}", null), code, message);
 
     /// <summary>What the payload alone says (for decisions made before the run could be read).</summary>
@@ -347,13 +346,6 @@ internal sealed partial class ReviewWorker(
             Put("workflow_ref", $"{ev.Repository}/{path}@{gitRef}");
         }
         return WorkloadClaims.FromDictionary(all.ToFrozenDictionary(StringComparer.Ordinal));
-    }
-
-    private static string NewDecisionId(DateTimeOffset now)
-    {
-        Span<byte> random = stackalloc byte[10];
-        RandomNumberGenerator.Fill(random);
-        return DecisionIds.Create(now, random);
     }
 
     private static partial class Log
