@@ -27,7 +27,7 @@ internal sealed partial class AuthorizeHandler(
         var buffer = ArrayPool<byte>.Shared.Rent(AuthorizeRequestParser.MaxBodyBytes + 1);
         try
         {
-            var length = await ReadBodyAsync(context.Request.Body, buffer, ct);
+            var length = await RequestBody.ReadBoundedAsync(context.Request.Body, buffer, ct);
             if (length > AuthorizeRequestParser.MaxBodyBytes)
             {
                 await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {AuthorizeRequestParser.MaxBodyBytes / 1024} KiB");
@@ -143,18 +143,6 @@ internal sealed partial class AuthorizeHandler(
                 "the audit log cannot record the decision; nothing is allowed until it can", decision.DecisionId, RetryAfterSeconds);
             return false;
         }
-    }
-
-    private static async Task<int> ReadBodyAsync(Stream body, byte[] buffer, CancellationToken ct)
-    {
-        var total = 0;
-        while (total < buffer.Length)
-        {
-            var read = await body.ReadAsync(buffer.AsMemory(total), ct);
-            if (read == 0) break;
-            total += read;
-        }
-        return total;
     }
 
     private static partial class Log

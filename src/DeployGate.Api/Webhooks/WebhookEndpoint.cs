@@ -42,7 +42,7 @@ internal sealed partial class WebhookEndpoint(GateConfiguration config, IService
         var buffer = ArrayPool<byte>.Shared.Rent(MaxBodyBytes + 1);
         try
         {
-            var length = await ReadAsync(context.Request.Body, buffer, ct);
+            var length = await RequestBody.ReadBoundedAsync(context.Request.Body, buffer, ct);
             if (length > MaxBodyBytes)
             {
                 await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"webhook body is larger than {MaxBodyBytes / 1024} KiB");
@@ -117,18 +117,6 @@ internal sealed partial class WebhookEndpoint(GateConfiguration config, IService
         context.Response.StatusCode = StatusCodes.Status202Accepted;
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync($$"""{"delivery_id":"{{deliveryId}}","queued":{{(added ? "true" : "false")}}}""", ct);
-    }
-
-    private static async Task<int> ReadAsync(Stream body, byte[] buffer, CancellationToken ct)
-    {
-        var total = 0;
-        while (total < buffer.Length)
-        {
-            var read = await body.ReadAsync(buffer.AsMemory(total), ct);
-            if (read == 0) break;
-            total += read;
-        }
-        return total;
     }
 
     private static partial class Log

@@ -133,7 +133,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
             command.Parameters.AddWithValue("$max", max);
             var jobs = new List<ReviewJob>();
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken)) jobs.Add(Read(reader));
+            while (await reader.ReadAsync(cancellationToken)) jobs.Add(ReviewJobRow.Read(reader));
             jobs.Sort((a, b) => a.DueAt.CompareTo(b.DueAt));
             return (IReadOnlyList<ReviewJob>)jobs;
         }, cancellationToken);
@@ -166,7 +166,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
             command.CommandText = $"SELECT {Columns} FROM review_jobs WHERE delivery_id = $id";
             command.Parameters.AddWithValue("$id", deliveryId);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+            return await reader.ReadAsync(cancellationToken) ? ReviewJobRow.Read(reader) : null;
         }, cancellationToken);
 
     public async Task<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken = default) =>
@@ -217,32 +217,6 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
         command.Parameters.AddWithValue("$decision_id", (object?)job.DecisionId ?? DBNull.Value);
         command.Parameters.AddWithValue("$last_error", (object?)job.LastError ?? DBNull.Value);
         command.Parameters.AddWithValue("$completed_at", job.CompletedAt is { } c ? Ms(c) : DBNull.Value);
-    }
-
-    private static ReviewJob Read(SqliteDataReader r)
-    {
-        string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
-        DateTimeOffset? T(int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
-        return new ReviewJob
-        {
-            DeliveryId = r.GetString(0),
-            Payload = r.GetString(1),
-            ReceivedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2)),
-            DueAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
-            State = r.GetString(4) == "done" ? ReviewJobState.Done : ReviewJobState.Pending,
-            Attempts = r.GetInt32(5),
-            StatusPosted = r.GetInt64(6) != 0,
-            PendingState = S(7),
-            PendingComment = S(8),
-            DecidedAt = T(9),
-            Outcome = S(10),
-            Code = S(11),
-            DecisionId = S(12),
-            LastError = S(13),
-            CompletedAt = T(14),
-            LeaseOwner = S(15),
-            LeaseUntil = T(16),
-        };
     }
 
     private static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
