@@ -103,7 +103,14 @@ public static class GateServer
     {
         ArgumentNullException.ThrowIfNull(options);
         var dir = Path.GetFullPath(options.WorkingDirectory ?? Directory.GetCurrentDirectory());
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = options.Args, ContentRootPath = dir });
+        // No appsettings reload: configuration is validated once at start (a reloaded value would not apply), and the
+        // reload watcher covers the whole content root, so every audit write in ./.deploygate woke its thread.
+        // Later arguments win, so `--hostBuilder:reloadConfigOnChange=true` still turns it back on.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false", .. options.Args],
+            ContentRootPath = dir,
+        });
         if (options.Settings is not null) builder.Configuration.AddInMemoryCollection(options.Settings);
         if (options.Dev) builder.Configuration.AddInMemoryCollection(DevSettings);
 

@@ -7,11 +7,15 @@ using Pending = DeployGate.Audit.GroupCommitQueue.Pending;
 namespace DeployGate.Audit.Sqlite;
 
 /// <summary>The embedded audit log (SPEC §9): one SQLite file in WAL mode with <c>synchronous=FULL</c>, append-only
-/// and hash-chained (see docs/audit.md for the canonical record). Appends are group-committed: callers enqueue,
-/// one writer thread drains the queue into one transaction per batch (at most <see cref="MaxBatch"/> records),
-/// and each caller's task completes only after its batch committed and was synced. A failed batch faults every
-/// task in it with an <see cref="AuditStoreException"/> (fail closed), and nothing of it is kept.
-/// The writer re-reads the chain tip inside each <c>BEGIN IMMEDIATE</c> transaction, so several processes may
+/// and hash-chained (see docs/audit.md for the canonical record). Appends are group-committed, and each caller's
+/// task completes only after its batch committed and was synced. A failed batch faults every task in it with an
+/// <see cref="AuditStoreException"/> (fail closed), and nothing of it is kept.
+/// <para>Who commits: when nobody is committing, the appending thread commits its own record at once (no hand-off to
+/// another thread, so a lone request pays one fsync and no wake-ups). Records that arrive meanwhile queue; the
+/// committer then hands them to the writer thread, which drains them in batches of at most <see cref="MaxBatch"/>
+/// until the queue is empty, and then the next append commits inline again. An inline commit never waits for
+/// SQLite's write lock: if another process holds it, the batch goes to the writer thread, which waits for it.</para>
+/// The committer re-reads the chain tip inside each <c>BEGIN IMMEDIATE</c> transaction, so several processes may
 /// share one file without forking the chain (the others then wait on SQLite's lock).</summary>
 public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 {
@@ -26,10 +30,19 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly string _writeConnectionString;
     private readonly string _readConnectionString;
-    private readonly GroupCommitQueue _queue = new();
+    private const int SqliteOk = 0;
+
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Writer thread only (and the constructor, before the thread starts).
+    // Guarded by _gate. Invariant: at most one committer (an inline appender or the writer thread) holds
+    // _committing, and only the committer touches the connection; whoever sets it to false finds _waiting empty.
+    private readonly Lock _gate = new();
+    private List<Pending> _waiting = new(64);
+    private bool _committing;
+    private bool _closed;
+    private readonly SemaphoreSlim _handoff = new(0);   // wakes the writer thread: it now holds _committing
+
+    // The committer only (and the constructor, before anyone appends).
     private SqliteConnection? _connection;
     private SqliteCommand? _insert;
     private SqliteCommand? _tip;
@@ -153,7 +166,29 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <c>DG5003</c> for a duplicate <c>decision_id</c>, <c>DG5004</c> after disposal. Cancelling stops the
     /// wait only: a record already queued may still be written (recording too much is the safe side).</remarks>
     public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default)
-        => _queue.EnqueueAsync(decision, context, cancellationToken);
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        ArgumentNullException.ThrowIfNull(context);
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+
+        var pending = new Pending(ChainRecord.From(decision, context));
+        bool lead;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return ValueTask.FromException(new AuditStoreException(StoreCodes.Closed,
+                    $"audit log is closed; decision `{decision.DecisionId}` was not recorded"));
+            }
+            _waiting.Add(pending);
+            lead = !_committing;
+            _committing |= lead;
+        }
+        if (lead) CommitInline();
+
+        var done = pending.Done.Task;
+        return new ValueTask(cancellationToken.CanBeCanceled && !done.IsCompleted ? done.WaitAsync(cancellationToken) : done);
+    }
 
     /// <inheritdoc />
     /// <remarks>Newest appended first (descending <c>seq</c>). <c>Environment</c> compares case-insensitively
@@ -209,7 +244,17 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <summary>Stops accepting appends, lets the writer commit everything already queued, and closes the file.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _queue.Close();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            bool wake;
+            lock (_gate)
+            {
+                _closed = true;
+                wake = !_committing;    // else the committer hands over to the writer, which drains and stops
+                _committing = true;
+            }
+            if (wake) _handoff.Release();
+        }
         await _writerDone.Task;
     }
 
@@ -253,22 +298,84 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
     }
 
-    private void RunWriter()
+    /// <summary>Runs on the appending thread, which holds <c>_committing</c>: commits what is queued (its own record
+    /// at least) in one transaction, unless SQLite's write lock is taken; then releases, or hands the rest to the writer.</summary>
+    private void CommitInline()
     {
-        var batch = new List<Pending>(MaxBatch);
+        var batch = Take();
+        var committed = false;
         try
         {
-            while (WaitForWork())
+            committed = TryCommitWithoutWaiting(batch);
+        }
+        finally
+        {
+            bool handOff;
+            lock (_gate)
             {
-                _queue.Take(batch);
-                if (batch.Count > 0) CommitBatch(batch);
-                batch.Clear();
+                if (!committed) _waiting.InsertRange(0, batch);   // the writer commits them, first in line
+                handOff = _waiting.Count > 0 || _closed;
+                _committing = handOff;                             // a hand-off keeps it held, for the writer
+            }
+            if (handOff) _handoff.Release();
+        }
+    }
+
+    /// <summary>The next batch, oldest first; empty when nothing waits. Only the committer calls it.</summary>
+    private List<Pending> Take()
+    {
+        lock (_gate)
+        {
+            var batch = _waiting;
+            if (batch.Count <= MaxBatch)
+            {
+                _waiting = new List<Pending>(64);
+                return batch;
+            }
+            var first = batch.GetRange(0, MaxBatch);
+            batch.RemoveRange(0, MaxBatch);
+            return first;
+        }
+    }
+
+    private void RunWriter()
+    {
+        var batch = new List<Pending>();
+        try
+        {
+            while (true)
+            {
+                _handoff.Wait();   // now this thread holds _committing
+                bool stop;
+                while (true)
+                {
+                    batch = Take();
+                    if (batch.Count == 0)
+                    {
+                        lock (_gate)
+                        {
+                            if (_waiting.Count > 0) continue;
+                            stop = _closed;
+                            _committing = stop;   // once closed nobody commits again
+                        }
+                        break;
+                    }
+                    CommitBatch(batch);
+                }
+                if (stop) break;
             }
         }
         catch (Exception ex)
         {
             // Invariant: CommitBatch catches everything, so this is a bug; still, no caller may hang or succeed.
-            _queue.Abandon(batch, ex, OneLine(ex.Message));
+            lock (_gate)
+            {
+                _closed = true;
+                batch.AddRange(_waiting);
+                _waiting.Clear();
+            }
+            var failure = new AuditStoreException(StoreCodes.Unavailable, $"audit writer stopped: {OneLine(ex.Message)}", ex);
+            foreach (var pending in batch) pending.Done.TrySetException(failure);
         }
         finally
         {
@@ -277,13 +384,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
     }
 
-    // A dedicated thread: SQLite calls (and the fsync at commit) block, so keep them off the thread pool.
-    private bool WaitForWork()
-    {
-        var wait = _queue.WaitAsync();
-        return wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
-    }
-
+    /// <summary>The writer thread's commit: waits for SQLite's write lock (up to the connection's timeout).</summary>
     private void CommitBatch(List<Pending> batch)
     {
         Exception? failure = null;
@@ -293,22 +394,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             using var transaction = _connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: take the write lock now
             _tip!.Transaction = transaction;
             _insert!.Transaction = transaction;
-            var (seq, prevHex) = ReadTip(_tip);
-            var prev = Convert.FromHexString(prevHex);
-            var recordedAt = StoreTime.Format(_time.GetUtcNow());
-            foreach (var pending in batch)
-            {
-                var next = checked(seq + 1);
-                var hash = ChainHash.Compute(prev, next, recordedAt, pending.Record);
-                var hashHex = ChainHash.ToHex(hash);
-                if (!TryInsert(_insert, next, recordedAt, pending.Record, prevHex, hashHex))
-                {
-                    pending.Error = new AuditStoreException(StoreCodes.DuplicateDecision,
-                        $"decision `{pending.Record.DecisionId}` is already in the audit log");
-                    continue;   // the failed statement was undone; the transaction goes on
-                }
-                (seq, prev, prevHex) = (next, hash, hashHex);
-            }
+            WriteRows(batch);
             transaction.Commit();
             Interlocked.Increment(ref _commitCount);
         }
@@ -319,6 +405,57 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
 
         GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
+    }
+
+    /// <summary>The inline commit: false, having done nothing, when there is no open connection or SQLite's write lock
+    /// is not free at once (the writer thread then takes the batch, reopening or waiting); otherwise commits or fails
+    /// the batch and completes its waiters. Begins with SQLite's own <c>BEGIN IMMEDIATE</c>, which answers BUSY at
+    /// once (Microsoft.Data.Sqlite's <c>BeginTransaction</c> would retry for the whole timeout on this thread).</summary>
+    private bool TryCommitWithoutWaiting(List<Pending> batch)
+    {
+        if (_connection?.Handle is not { } db) return false;
+        if (SQLitePCL.raw.sqlite3_exec(db, "BEGIN IMMEDIATE") != SqliteOk) return false;
+
+        Exception? failure = null;
+        try
+        {
+            _tip!.Transaction = null;     // the transaction is SQLite's own; Microsoft.Data.Sqlite sees none
+            _insert!.Transaction = null;
+            WriteRows(batch);
+            var rc = SQLitePCL.raw.sqlite3_exec(db, "COMMIT");
+            if (rc != SqliteOk) throw new SqliteException($"COMMIT failed: {SQLitePCL.raw.sqlite3_errmsg(db).utf8_to_string()}", rc);
+            Interlocked.Increment(ref _commitCount);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            CloseWriter();   // closing rolls back whatever is open; the writer thread reopens
+        }
+
+        GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
+        return true;
+    }
+
+    /// <summary>Inside an open write transaction: reads the tip, then chains and inserts each record. A duplicate
+    /// <c>decision_id</c> fails that record alone (its statement is undone; the transaction goes on).</summary>
+    private void WriteRows(List<Pending> batch)
+    {
+        var (seq, prevHex) = ReadTip(_tip!);
+        var prev = Convert.FromHexString(prevHex);
+        var recordedAt = StoreTime.Format(_time.GetUtcNow());
+        foreach (var pending in batch)
+        {
+            var next = checked(seq + 1);
+            var hash = ChainHash.Compute(prev, next, recordedAt, pending.Record);
+            var hashHex = ChainHash.ToHex(hash);
+            if (!TryInsert(_insert!, next, recordedAt, pending.Record, prevHex, hashHex))
+            {
+                pending.Error = new AuditStoreException(StoreCodes.DuplicateDecision,
+                    $"decision `{pending.Record.DecisionId}` is already in the audit log");
+                continue;
+            }
+            (seq, prev, prevHex) = (next, hash, hashHex);
+        }
     }
 
     private AuditStoreException BatchFailed(Exception failure, int count) => failure is AuditStoreException store
