@@ -31,6 +31,14 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     private readonly string _writeConnectionString;
     private readonly string _readConnectionString;
     private const int SqliteOk = 0;
+    private const int BusyTimeoutMs = 10_000;   // the writer thread waits this long for SQLite's write lock (DG5001 after)
+
+    /// <summary>Commits after which the checkpointer is woken (it also wakes every second when there were any).</summary>
+    internal const int CheckpointEveryCommits = 64;
+
+    /// <summary>WAL length, in frames (pages), from which the checkpointer also runs a RESTART checkpoint, so the WAL
+    /// starts over from its beginning although commits never pause. 4,096 frames of 4 KiB: 16 MiB.</summary>
+    internal const int RestartFrames = 4_096;
 
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -49,6 +57,13 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     private long _commitCount;
     private int _disposed;
+
+    // Checkpoints run on their own thread and connection, off every append's path (wal_autocheckpoint is off:
+    // with it, every ~200th lone append copied the WAL into the database and synced it before answering).
+    private readonly SemaphoreSlim _checkpointWake = new(0);
+    private readonly TaskCompletionSource _checkpointerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _commitsSinceCheckpoint;
+    private long _checkpointCount;
 
     /// <summary>Opens (creating the folder, file and schema when missing) the log at <paramref name="databasePath"/>,
     /// a file path. For a configuration value that may be a connection string use <see cref="Open"/>.</summary>
@@ -101,8 +116,10 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             throw;
         }
 
-        var writer = new Thread(RunWriter) { IsBackground = true, Name = "deploygate-audit-writer" };
+        var writer = new Thread(RunWriter) { IsBackground = true, Name = "dg-audit-writer" };
         writer.Start();
+        var checkpointer = new Thread(RunCheckpointer) { IsBackground = true, Name = "dg-audit-ckpt" };
+        checkpointer.Start();
     }
 
     /// <summary>The database file, as a full path.</summary>
@@ -110,6 +127,9 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     /// <summary>Transactions committed by the writer so far (test hook: group commit means far fewer than appends).</summary>
     internal long CommitCount => Interlocked.Read(ref _commitCount);
+
+    /// <summary>Checkpoints the checkpointer completed (test hook).</summary>
+    internal long CheckpointCount => Interlocked.Read(ref _checkpointCount);
 
     /// <summary>Opens the log named by a <c>Store:ConnectionString</c> value. A value containing <c>=</c> is an
     /// SQLite connection string (e.g. <c>Data Source=/var/lib/deploygate/audit.db</c>) of which only
@@ -254,8 +274,10 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                 _committing = true;
             }
             if (wake) _handoff.Release();
+            _checkpointWake.Release();
         }
-        await _writerDone.Task;
+        await _checkpointerDone.Task;
+        await _writerDone.Task;   // closing the last connection checkpoints what is left
     }
 
     private ChainVerification Verify(CancellationToken cancellationToken)
@@ -391,12 +413,13 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         try
         {
             _connection ??= OpenWriter();
+            SQLitePCL.raw.sqlite3_busy_timeout(_connection.Handle, BusyTimeoutMs);   // SQLite's own short sleeps
             using var transaction = _connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: take the write lock now
             _tip!.Transaction = transaction;
             _insert!.Transaction = transaction;
             WriteRows(batch);
             transaction.Commit();
-            Interlocked.Increment(ref _commitCount);
+            NoteCommit();
         }
         catch (Exception ex)
         {
@@ -414,6 +437,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     private bool TryCommitWithoutWaiting(List<Pending> batch)
     {
         if (_connection?.Handle is not { } db) return false;
+        SQLitePCL.raw.sqlite3_busy_timeout(db, 0);   // BUSY at once, not after a wait
         if (SQLitePCL.raw.sqlite3_exec(db, "BEGIN IMMEDIATE") != SqliteOk) return false;
 
         Exception? failure = null;
@@ -424,7 +448,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             WriteRows(batch);
             var rc = SQLitePCL.raw.sqlite3_exec(db, "COMMIT");
             if (rc != SqliteOk) throw new SqliteException($"COMMIT failed: {SQLitePCL.raw.sqlite3_errmsg(db).utf8_to_string()}", rc);
-            Interlocked.Increment(ref _commitCount);
+            NoteCommit();
         }
         catch (Exception ex)
         {
@@ -434,6 +458,77 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
         GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
         return true;
+    }
+
+    private void NoteCommit()
+    {
+        Interlocked.Increment(ref _commitCount);
+        if (Interlocked.Increment(ref _commitsSinceCheckpoint) == CheckpointEveryCommits) _checkpointWake.Release();
+    }
+
+    /// <summary>The checkpointer thread: after every <see cref="CheckpointEveryCommits"/> commits (or each second when
+    /// there were fewer), a PASSIVE checkpoint copies the WAL into the database without blocking anyone; when the WAL has
+    /// reached <see cref="RestartFrames"/>, a RESTART checkpoint follows, which holds the write lock only for what the
+    /// passive one left and makes the next commit start the WAL over. Neither waits for a lock (this connection has no
+    /// busy handler): a checkpoint that cannot run now runs next time. A failure only leaves the WAL longer meanwhile;
+    /// durability never depends on a checkpoint (a committed record is in the synced WAL).</summary>
+    private void RunCheckpointer()
+    {
+        SqliteConnection? connection = null;
+        try
+        {
+            while (Volatile.Read(ref _disposed) == 0)
+            {
+                _checkpointWake.Wait(TimeSpan.FromSeconds(1));
+                if (Volatile.Read(ref _disposed) != 0) break;
+                if (Interlocked.Exchange(ref _commitsSinceCheckpoint, 0) == 0) continue;
+                try
+                {
+                    connection ??= OpenCheckpointer();
+                    var walFrames = Checkpoint(connection, "PASSIVE");
+                    if (walFrames >= RestartFrames) Checkpoint(connection, "RESTART");
+                    Interlocked.Increment(ref _checkpointCount);
+                }
+                catch (Exception)
+                {
+                    // Whatever it was, the appends do not depend on it: drop the connection and try again next round.
+                    connection?.Dispose();
+                    connection = null;   // next round reopens
+                }
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+            _checkpointerDone.TrySetResult();
+        }
+    }
+
+    /// <summary>Runs <c>PRAGMA wal_checkpoint(mode)</c>; returns the WAL's length in frames (-1 when not in WAL mode).</summary>
+    private static long Checkpoint(SqliteConnection connection, string mode)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA wal_checkpoint({mode})";
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? reader.GetInt64(1) : -1;
+    }
+
+    private SqliteConnection OpenCheckpointer()
+    {
+        var connection = new SqliteConnection(_writeConnectionString);
+        try
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA synchronous = FULL";   // the checkpoint syncs the WAL before and the database after
+            command.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Inside an open write transaction: reads the tip, then chains and inserts each record. A duplicate
@@ -520,7 +615,9 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                         $"audit store `{DatabasePath}` cannot use WAL journal mode (got `{mode}`)");
                 }
                 // FULL: the WAL is synced at every commit, so a completed append survives power loss too.
-                command.CommandText = "PRAGMA synchronous = FULL; PRAGMA fullfsync = ON;";
+                // Checkpoints are the checkpointer thread's (see RunCheckpointer), not the committing thread's; after one,
+                // a WAL longer than 64 MiB is truncated to that.
+                command.CommandText = "PRAGMA synchronous = FULL; PRAGMA fullfsync = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
                 command.ExecuteNonQuery();
             }
 

@@ -53,6 +53,49 @@ public sealed class SqliteDecisionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Wal_IsCheckpointedOffTheAppendPath_AndStartsOverOnceLong()
+    {
+        // Appends never checkpoint (wal_autocheckpoint is off); the checkpointer thread does, and once the WAL
+        // reaches RestartFrames it makes the next commit start the WAL over, so the file does not grow without end.
+        await using var log = _store.Open();
+        var n = 0;
+        long longest = 0;
+        while (longest < SqliteDecisionLog.RestartFrames && n < 20_000)
+        {
+            await log.AppendAsync(TestDecisions.Make(++n), new AuditContext());
+            if (n % 100 == 0) longest = Math.Max(longest, WalFrames());
+        }
+        Assert.True(longest >= SqliteDecisionLog.RestartFrames, $"the WAL reached only {longest} frames in {n} appends");
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        long frames;
+        do
+        {
+            await Task.Delay(50);
+            await log.AppendAsync(TestDecisions.Make(++n), new AuditContext());   // a RESTART takes effect at the next commit
+            frames = WalFrames();
+        }
+        while (frames >= SqliteDecisionLog.RestartFrames / 2 && DateTime.UtcNow < deadline);
+
+        Assert.True(frames < SqliteDecisionLog.RestartFrames / 2, $"the WAL still holds {frames} frames");
+        Assert.True(log.CheckpointCount > 0);
+        var verification = await log.VerifyAsync();
+        Assert.True(verification.Intact, verification.Problem);
+        Assert.Equal(n, verification.RecordsChecked);
+    }
+
+    /// <summary>Frames in the WAL now (<c>mxFrame</c>), read without touching the database: SQLite's wal-index header
+    /// at the start of the <c>-shm</c> file holds it at byte 16, in native byte order (sqlite.org/walformat.html).
+    /// The WAL file's size would not do: a WAL that starts over keeps its length (up to journal_size_limit).</summary>
+    private long WalFrames()
+    {
+        using var shm = new FileStream(_store.DatabasePath + "-shm", FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        Span<byte> header = stackalloc byte[20];
+        shm.ReadExactly(header);
+        return BitConverter.ToUInt32(header[16..]);
+    }
+
+    [Fact]
     public async Task TableDroppedUnderTheLog_ReportsSqlitesReason()
     {
         await using var log = _store.Open();
