@@ -2,6 +2,8 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Json;
 
 namespace DeployGate.Api.Tests.Endpoints;
 
@@ -47,6 +49,30 @@ public sealed class AuthorizeTests : IAsyncLifetime
         if (decision.GetProperty("grant") is { ValueKind: JsonValueKind.Object } grant)
             expected = expected.Replace(grant.GetProperty("token").GetString()!, "[redacted]", StringComparison.Ordinal);
         Assert.Equal(expected, stored.GetRawText());
+    }
+
+    [Fact]
+    public async Task EachDecision_IsLoggedAtDebugOnly_TheAuditLogIsItsRecord()
+    {
+        var (status, body, _) = await PostAsync(Token(), """{"action":"deploy","environment":"staging","target":"aks/staging-1"}""");
+        var (rejected, _, _) = await PostAsync("not-a-token", """{"action":"deploy","environment":"staging"}""");
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.Unauthorized), (status, rejected));
+        var id = body.GetProperty("decision_id").GetString()!;
+        var lines = _gate.Logs.Lines.Where(l => l.Contains("AuthorizeHandler", StringComparison.Ordinal)).ToList();
+        Assert.Contains(lines, l => l.StartsWith("Debug ", StringComparison.Ordinal) && l.Contains("[2000]", StringComparison.Ordinal) && l.Contains(id, StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("Debug ", StringComparison.Ordinal) && l.Contains("[3000]", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => !l.StartsWith("Debug ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AppSettings_AreReadOnce_NoReloadWatcherOnTheWorkingDirectory()
+    {
+        // The reload watcher covers the content root recursively, and the SQLite audit log lives below it by
+        // default: it woke on every write. Configuration is validated once at start anyway.
+        var json = ((IConfigurationRoot)_gate.App.Configuration).Providers.OfType<JsonConfigurationProvider>().ToList();
+        Assert.NotEmpty(json);   // appsettings.json and appsettings.<environment>.json are still read
+        Assert.All(json, p => Assert.False(p.Source.ReloadOnChange, p.Source.Path));
     }
 
     [Fact]
