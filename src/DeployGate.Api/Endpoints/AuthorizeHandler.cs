@@ -1,4 +1,3 @@
-using System.Buffers;
 using DeployGate.Audit;
 using DeployGate.Engine;
 using Microsoft.AspNetCore.Http;
@@ -24,21 +23,13 @@ internal sealed partial class AuthorizeHandler(
             await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {AuthorizeRequestParser.MaxBodyBytes / 1024} KiB");
             return;
         }
-        var buffer = ArrayPool<byte>.Shared.Rent(AuthorizeRequestParser.MaxBodyBytes + 1);
-        try
+        using var body = await RequestBody.ReadAsync(context.Request, AuthorizeRequestParser.MaxBodyBytes, ct);
+        if (body.TooLarge)
         {
-            var length = await RequestBody.ReadBoundedAsync(context.Request.Body, buffer, ct);
-            if (length > AuthorizeRequestParser.MaxBodyBytes)
-            {
-                await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {AuthorizeRequestParser.MaxBodyBytes / 1024} KiB");
-                return;
-            }
-            await DecideAsync(context, buffer.AsMemory(0, length), ct);
+            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {AuthorizeRequestParser.MaxBodyBytes / 1024} KiB");
+            return;
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        await DecideAsync(context, body.Memory, ct);
     }
 
     private async Task DecideAsync(HttpContext context, ReadOnlyMemory<byte> body, CancellationToken ct)

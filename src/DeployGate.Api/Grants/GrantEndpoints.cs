@@ -187,22 +187,19 @@ internal sealed partial class GrantEndpoints(
             await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {MaxBodyBytes / 1024} KiB");
             return null;
         }
-        var buffer = new byte[MaxBodyBytes + 1];
-        var total = 0;
-        while (total < buffer.Length)
+        byte[] bytes;
+        using (var body = await RequestBody.ReadAsync(context.Request, MaxBodyBytes, context.RequestAborted))
         {
-            var read = await context.Request.Body.ReadAsync(buffer.AsMemory(total), context.RequestAborted);
-            if (read == 0) break;
-            total += read;
-        }
-        if (total > MaxBodyBytes)
-        {
-            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {MaxBodyBytes / 1024} KiB");
-            return null;
+            if (body.TooLarge)
+            {
+                await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {MaxBodyBytes / 1024} KiB");
+                return null;
+            }
+            bytes = body.Memory.ToArray();   // the document keeps its bytes; the pooled buffer goes back now
         }
         try
         {
-            var doc = JsonDocument.Parse(buffer.AsMemory(0, total));
+            var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind == JsonValueKind.Object) return doc;
             doc.Dispose();
         }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using System.Text.RegularExpressions;
 using DeployGate.Audit;
@@ -39,21 +38,13 @@ internal sealed partial class WebhookEndpoint(GateConfiguration config, IService
             await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"webhook body is larger than {MaxBodyBytes / 1024} KiB");
             return;
         }
-        var buffer = ArrayPool<byte>.Shared.Rent(MaxBodyBytes + 1);
-        try
+        using var body = await RequestBody.ReadAsync(context.Request, MaxBodyBytes, ct);
+        if (body.TooLarge)
         {
-            var length = await RequestBody.ReadBoundedAsync(context.Request.Body, buffer, ct);
-            if (length > MaxBodyBytes)
-            {
-                await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"webhook body is larger than {MaxBodyBytes / 1024} KiB");
-                return;
-            }
-            await HandleAsync(context, buffer.AsMemory(0, length), ct);
+            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"webhook body is larger than {MaxBodyBytes / 1024} KiB");
+            return;
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        await HandleAsync(context, body.Memory, ct);
     }
 
     private async Task HandleAsync(HttpContext context, ReadOnlyMemory<byte> body, CancellationToken ct)
