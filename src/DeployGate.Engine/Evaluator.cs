@@ -12,6 +12,7 @@ public static class Evaluator
     /// <summary>Shortest break-glass reason accepted (SPEC §3).</summary>
     public const int MinBreakGlassReason = 10;
 
+    private static readonly IFormatProvider Invariant = System.Globalization.CultureInfo.InvariantCulture;
     private static readonly Check FreezePass = new("freeze", CheckResult.Pass, null, "no freeze applies");
     private static readonly Check NoWindowLimit = new("window", CheckResult.NotApplicable, null, "no window limit");
     private static readonly Check RefsUnrestricted = new("ref", CheckResult.NotApplicable, null, "source refs are not restricted");
@@ -152,7 +153,7 @@ public static class Evaluator
             }
         }
         var breakGlassInEffect = breakGlassAsked && breakGlassHeld;
-        checks[4] = WindowCheck(env, rule, now);
+        checks[4] = WindowCheck(env, rule, now, out var windowOpens);
         checks[5] = FreezeCheck(env, action, now);
         if (checks[4].Result == CheckResult.Fail || checks[5].Result == CheckResult.Fail)
         {
@@ -181,7 +182,14 @@ public static class Evaluator
         }
 
         DateTimeOffset? next = null;
-        if (deny && onlyTime && env is not null)
+        if (deny && onlyTime && env is not null && checks[5].Result != CheckResult.Fail && windowOpens is { } opens
+            && !AnyFreezeMeets(env, action, now, opens))
+        {
+            // Only the window failed, and no freeze touches [now, opens]: the first allowed instant is the window's
+            // opening, which the window check has already found (the timeline below gives the same answer, slower).
+            next = opens;
+        }
+        else if (deny && onlyTime && env is not null)
         {
             // Look a little ahead first: most windows open within days, and the scan's cost grows with its span.
             foreach (var span in Horizons.Growing(Timeline.Horizon))
@@ -269,8 +277,9 @@ public static class Evaluator
         return rule.SecretPass[rule.Names!.FirstMatch(request.Secret)];
     }
 
-    private static Check WindowCheck(EnvironmentDef? env, AccessRule? rule, DateTimeOffset now)
+    private static Check WindowCheck(EnvironmentDef? env, AccessRule? rule, DateTimeOffset now, out DateTimeOffset? opens)
     {
+        opens = null;
         if (env is null || rule is null) return new("window", CheckResult.NotApplicable, null, "no rule applies");
         if (rule.Windows.Length == 0) return NoWindowLimit;
         foreach (var w in rule.Windows)
@@ -278,7 +287,6 @@ public static class Evaluator
             if (w.Contains(now)) return w.WindowPass;
         }
         TimeRule? soonest = null;
-        DateTimeOffset? opens = null;
         foreach (var w in rule.Windows)
         {
             if (w.NextOpening(now, Timeline.Horizon) is { } t && (opens is null || t < opens))
@@ -287,14 +295,30 @@ public static class Evaluator
                 soonest = w;
             }
         }
-        var names = string.Join(", ", rule.Windows.Select(w => $"`{w.Name}`"));
-        var label = rule.Windows.Length == 1 ? $"window {names} ({rule.Windows[0].ZoneId})" : $"windows {names}";
         var message = opens is null
-            ? $"outside {label}; no window opens in the next 366 days"
+            ? $"outside {rule.WindowsLabel}; no window opens in the next 366 days"
             : rule.Windows.Length == 1
-                ? $"outside {label}; next opens {Local(opens.Value, soonest!.Zone)}"
-                : $"outside {label}; next opens {Local(opens.Value, soonest!.Zone)} (`{soonest.Name}`, {soonest.ZoneId})";
+                ? string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {WallClock.InZone(opens.Value, soonest!.Zone):yyyy-MM-dd'T'HH:mm:sszzz}")
+                : string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {WallClock.InZone(opens.Value, soonest!.Zone):yyyy-MM-dd'T'HH:mm:sszzz} (`{soonest.Name}`, {soonest.ZoneId})");
         return new("window", CheckResult.Fail, "DG2104", message);
+    }
+
+    [ThreadStatic] private static List<OpenInterval>? t_freezeScratch;   // reused: a deny allocates as little as it can
+
+    /// <summary>Whether any freeze of <paramref name="action"/> in <paramref name="env"/> has an interval meeting
+    /// [<paramref name="from"/>, <paramref name="until"/>] (touching counts: this only chooses the fast path).</summary>
+    private static bool AnyFreezeMeets(EnvironmentDef env, GateAction action, DateTimeOffset from, DateTimeOffset until)
+    {
+        var freezes = env.FreezesFor(action);
+        if (freezes.Length == 0) return false;
+        var intervals = t_freezeScratch ??= [];
+        intervals.Clear();
+        foreach (var f in freezes) f.Rule.Set.AddIntervals(from, until.AddTicks(1), intervals);
+        foreach (var i in intervals)
+        {
+            if (i.End >= from && i.Start <= until && i.End > i.Start) return true;
+        }
+        return false;
     }
 
     private static Check FreezeCheck(EnvironmentDef? env, GateAction action, DateTimeOffset now)
@@ -318,6 +342,7 @@ public static class Evaluator
     }
 
     /// <summary>An instant in the zone's local time with its offset, e.g. <c>2026-11-23T09:00:00+01:00</c>.</summary>
+    /// <remarks>The window message formats the same inline (no intermediate string).</remarks>
     internal static string Local(DateTimeOffset t, TimeZoneInfo zone) =>
         WallClock.InZone(t, zone).ToString("yyyy-MM-dd'T'HH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
 }

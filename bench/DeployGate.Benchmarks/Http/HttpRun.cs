@@ -20,6 +20,10 @@ internal static class HttpRun
 
     private sealed record TargetResult(string Name, string Description, PhaseResult[] Sweep, PhaseResult Half, long Answered, long? AuditRows)
     {
+        /// <summary>The plaintext baseline's open loop at this target's half-saturation rate (same connections, same
+        /// duration): how much of the tail at that rate is the machine and the load generator.</summary>
+        public PhaseResult? BaselineAtSameRate { get; init; }
+
         public PhaseResult Unloaded => Sweep[0];
         public PhaseResult Saturation => Sweep.MaxBy(p => p.Rate)!;
     }
@@ -86,6 +90,25 @@ internal static class HttpRun
                         Console.Error.WriteLine($"# {target}: some answers were neither 200 nor 403; see {server.LogFile}");
                 }
                 results.Add(result);
+            }
+
+            if (targets.Contains("plaintext") && results.Any(r => r.Name != "plaintext"))
+            {
+                // The baseline again, at each gate target's half-saturation rate: its own half rate is several times
+                // higher, so its tail there says little about the tail at the gate's rate.
+                Console.Error.WriteLine("# plaintext at the gates' half-saturation rates: starting");
+                var dir = Directory.CreateDirectory(Path.Combine(root.FullName, "plaintext-same-rate")).FullName;
+                using var server = await ServerProcess.StartAsync(plaintext, ["--urls", "http://127.0.0.1:{port}"], dir, "/");
+                var requests = Workload.Example(key, server.BaseUrl, "/", DateTimeOffset.UtcNow).Requests;
+                await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 16, TimeSpan.FromSeconds(3));
+                for (var i = 0; i < results.Count; i++)
+                {
+                    if (results[i].Name == "plaintext") continue;
+                    var rate = results[i].Saturation.Rate / 2;
+                    var same = await LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, rate, phase + phase);
+                    Console.Error.WriteLine(string.Create(Ci, $"# plaintext: open loop at {rate:F0}/s ({results[i].Name}'s half rate) p50 {same.P(0.5):F0} µs p99 {same.P(0.99):F0} µs p99.9 {same.P(0.999):F0} µs"));
+                    results[i] = results[i] with { BaselineAtSameRate = same };
+                }
             }
         }
         finally
@@ -210,6 +233,13 @@ internal static class HttpRun
         Row("half saturation p50 (open loop)", "", r => r.Half.P(0.5), Us, false);
         Row("half saturation p99", "≤ 2 ms", r => r.Half.P(0.99), Us, false);
         Row("half saturation p99.9", "", r => r.Half.P(0.999), Us, false);
+        if (gates.Any(g => g.BaselineAtSameRate is not null))
+        {
+            b.Append("| Kestrel plaintext at the same rate: p50 / p99 / p99.9 | |");
+            foreach (var g in gates)
+                b.Append(g.BaselineAtSameRate is { } same ? $" {Us(same.P(0.5))} / {Us(same.P(0.99))} / {Us(same.P(0.999))} |" : " – |");
+            b.AppendLine(" – |");
+        }
         b.AppendLine();
         foreach (var r in results)
         {

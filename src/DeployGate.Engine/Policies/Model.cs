@@ -59,15 +59,26 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
         return Intervals.Normalize(list);
     }
 
-    /// <summary>The first opening at or after <paramref name="t"/> within the horizon, or null.</summary>
+    [ThreadStatic] private static List<OpenInterval>? t_scratch;   // reused: a deny allocates as little as it can
+
+    /// <summary>The first opening at or after <paramref name="t"/> within the horizon, or null. Precondition:
+    /// <paramref name="t"/> is outside the set (the window check asks only then). Outside it, the first start at or
+    /// after t among the raw intervals is the first start of the merged ones (a merged interval starting earlier
+    /// and reaching it would contain t), so no sort and no merge are needed.</summary>
     public DateTimeOffset? NextOpening(DateTimeOffset t, TimeSpan horizon)
     {
+        System.Diagnostics.Debug.Assert(!Set.Contains(t), "NextOpening is asked only outside the set");
+        var found = t_scratch ??= [];
         foreach (var span in Scheduling.Horizons.Growing(horizon))
         {
-            foreach (var i in IntervalsIn(t, t + span))
+            found.Clear();
+            Set.AddIntervals(t, t + span, found);
+            DateTimeOffset? first = null;
+            foreach (var i in found)
             {
-                if (i.Start >= t && i.Start < t + span) return i.Start;
+                if (i.End > i.Start && i.Start >= t && i.Start < t + span && (first is null || i.Start < first)) first = i.Start;
             }
+            if (first is not null) return first;
         }
         return null;
     }
@@ -107,6 +118,11 @@ internal sealed class AccessRule(string[] roles, TimeRule[] windows, GlobSet? ta
     public Check[] RefPass { get; } = Passes("ref", "ref matches approved", refs);
     public Check[] TargetPass { get; } = Passes("target", "target matches approved", targets);
     public Check[] SecretPass { get; } = Passes("secret", "secret matches", names);
+
+    /// <summary>The windows as a deny names them: <c>window `a` (Europe/Berlin)</c> or <c>windows `a`, `b`</c>.</summary>
+    public string WindowsLabel { get; } = windows.Length == 1
+        ? $"window `{windows[0].Name}` ({windows[0].ZoneId})"
+        : $"windows {string.Join(", ", windows.Select(w => $"`{w.Name}`"))}";
 
     private static Check[] Passes(string check, string text, GlobSet? globs) =>
         globs is null ? [] : [.. globs.Globs.Select(g => new Check(check, CheckResult.Pass, null, $"{text} `{g.Pattern}`"))];

@@ -6,13 +6,10 @@ namespace DeployGate.Engine.Scheduling;
 internal static class Horizons
 {
     private static readonly TimeSpan[] Steps = [TimeSpan.FromDays(2), TimeSpan.FromDays(14)];
+    private static readonly TimeSpan[] ForTimeline = Build(Timeline.Horizon);
 
-    public static IEnumerable<TimeSpan> Growing(TimeSpan full)
-    {
-        foreach (var step in Steps)
-        {
-            if (step < full) yield return step;
-        }
-        yield return full;
-    }
+    /// <summary>The spans for <paramref name="full"/> (the evaluator's horizon is built once: a deny searches with it).</summary>
+    public static TimeSpan[] Growing(TimeSpan full) => full == Timeline.Horizon ? ForTimeline : Build(full);
+
+    private static TimeSpan[] Build(TimeSpan full) => [.. Steps.Where(s => s < full), full];
 }
