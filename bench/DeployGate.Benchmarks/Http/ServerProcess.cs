@@ -52,6 +52,8 @@ internal sealed class ServerProcess : IDisposable
         info.ArgumentList.Add(dll);
         foreach (var a in args) info.ArgumentList.Add(a.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
         info.Environment["DOTNET_NOLOGO"] = "1";
+        // The generator's own setting (see bench/run.sh); servers run with the runtime's defaults.
+        info.Environment.Remove("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS");
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
         var server = new ServerProcess(Process.Start(info)!, port, logFile);
         try
