@@ -23,7 +23,7 @@ internal sealed record ChainRecord(
     /// <summary>Stands in for a grant's bearer token in the stored JSON (see <see cref="From"/>).</summary>
     internal const string RedactedToken = "[redacted]";
 
-    /// <summary>The row for <paramref name="decision"/>. The JSON is <see cref="DecisionJson.ToUtf8"/> of the
+    /// <summary>The row for <paramref name="decision"/>. The JSON is <see cref="DecisionJson.ToJson"/> of the
     /// decision with one change: a grant's <c>token</c> is replaced by <c>[redacted]</c> (its <c>jti</c> and
     /// <c>expires_at</c> stay), because the audit log is readable by admins and must not hold live credentials.</summary>
     public static ChainRecord From(Decision decision, AuditContext context)
@@ -42,7 +42,7 @@ internal sealed record ChainRecord(
             decision.Identity.RunId,
             context.Channel,
             context.DeliveryId,
-            Encoding.UTF8.GetString(Engine.DecisionJson.ToUtf8(stored)));
+            Engine.DecisionJson.ToJson(stored));
     }
 }
 
@@ -74,7 +74,8 @@ internal static class ChainHash
     {
         if (prevHash.Length != Size) throw new ArgumentException("prev_hash must be 32 bytes", nameof(prevHash));
         ArgumentNullException.ThrowIfNull(r);
-        var buffer = new ArrayBufferWriter<byte>(Size + Tag.Length + (r.DecisionJson.Length * 2) + 512);
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(8192);
+        buffer.ResetWrittenCount();
         buffer.Write(prevHash);
         buffer.Write(Tag);
         Field(buffer, seq.ToString(CultureInfo.InvariantCulture));
@@ -88,8 +89,12 @@ internal static class ChainHash
         Field(buffer, r.Channel);
         Field(buffer, r.DeliveryId);
         Field(buffer, r.DecisionJson);
-        return SHA256.HashData(buffer.WrittenSpan);
+        var hash = SHA256.HashData(buffer.WrittenSpan);
+        if (buffer.Capacity > 256 * 1024) t_buffer = null;   // a rare huge record does not pin its buffer
+        return hash;
     }
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;   // one per thread: a record is hashed at each append and verify step
 
     public static string ToHex(ReadOnlySpan<byte> hash) => Convert.ToHexStringLower(hash);
 

@@ -46,16 +46,41 @@ public static class DecisionJson
 
     public static byte[] ToUtf8(Decision decision, bool indented = false)
     {
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer, indented ? Indented : Compact))
+        if (!indented) return WriteCompact(decision).ToArray();
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        using (var writer = new Utf8JsonWriter(buffer, Indented))
         {
             Write(writer, decision);
         }
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static string ToJson(Decision decision, bool indented = false) =>
-        System.Text.Encoding.UTF8.GetString(ToUtf8(decision, indented));
+    public static string ToJson(Decision decision, bool indented = false) => indented
+        ? System.Text.Encoding.UTF8.GetString(ToUtf8(decision, indented))
+        : System.Text.Encoding.UTF8.GetString(WriteCompact(decision));
+
+    // One writer and buffer per thread for the compact form: every authorize request writes its decision twice
+    // (answer and audit row), and fresh ones cost ~4.7 KB each (a growing buffer, a writer, the copy out).
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+    private const int KeptBufferBytes = 64 * 1024;   // a rare huge decision does not pin its buffer to the thread
+
+    /// <summary>The compact JSON in this thread's buffer: valid until the thread's next call, so copy it out first.</summary>
+    private static ReadOnlySpan<byte> WriteCompact(Decision decision)
+    {
+        var buffer = t_buffer;
+        if (buffer is null || buffer.Capacity > KeptBufferBytes)
+        {
+            t_buffer = buffer = new ArrayBufferWriter<byte>(4096);
+            t_writer = null;
+        }
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, Compact);
+        writer.Reset(buffer);
+        Write(writer, decision);
+        writer.Flush();
+        return buffer.WrittenSpan;
+    }
 
     public static void Write(Utf8JsonWriter w, Decision d)
     {
