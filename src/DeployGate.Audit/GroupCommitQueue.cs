@@ -6,8 +6,8 @@ namespace DeployGate.Audit;
 /// <summary>Group commit. The PostgreSQL log uses the whole queue: callers enqueue a record and await it; one
 /// writer drains batches of at most <see cref="MaxBatch"/> records, commits each batch in one transaction (one
 /// fsync), then completes every waiter of the batch: success, its own refusal (a duplicate id), or the
-/// batch's failure. The SQLite log commits inline when it can (see <see cref="Sqlite.SqliteDecisionLog"/>) and
-/// shares <see cref="Pending"/>, <see cref="Complete"/> and <see cref="Validate"/>.
+/// batch's failure. The SQLite log wakes its writer thread through a semaphore instead (see
+/// <see cref="Sqlite.SqliteDecisionLog"/>) and shares <see cref="Pending"/>, <see cref="Complete"/> and <see cref="Validate"/>.
 /// Invariant: no waiter completes successfully unless its record committed.</summary>
 internal sealed class GroupCommitQueue
 {

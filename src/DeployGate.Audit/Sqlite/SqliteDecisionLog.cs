@@ -10,12 +10,13 @@ namespace DeployGate.Audit.Sqlite;
 /// and hash-chained (see docs/audit.md for the canonical record). Appends are group-committed, and each caller's
 /// task completes only after its batch committed and was synced. A failed batch faults every task in it with an
 /// <see cref="AuditStoreException"/> (fail closed), and nothing of it is kept.
-/// <para>Who commits: when nobody is committing, the appending thread commits its own record at once (no hand-off to
-/// another thread, so a lone request pays one fsync and no wake-ups). Records that arrive meanwhile queue; the
-/// committer then hands them to the writer thread, which drains them in batches of at most <see cref="MaxBatch"/>
-/// until the queue is empty, and then the next append commits inline again. An inline commit never waits for
-/// SQLite's write lock: if another process holds it, the batch goes to the writer thread, which waits for it.</para>
-/// The committer re-reads the chain tip inside each <c>BEGIN IMMEDIATE</c> transaction, so several processes may
+/// <para>Appenders queue their record and wake the writer thread if it sleeps (one hand-off: a semaphore, not a
+/// channel, whose reader continuation would first hop through the thread pool); the writer drains the queue in
+/// batches of at most <see cref="MaxBatch"/> until it is empty. Measured against committing on the appending thread
+/// when nobody else is: the writer answered a lone request ~60 µs sooner at the median (p99 ~200 µs later), with the
+/// same throughput, and keeps every SQLite call and lock wait off the request threads. Checkpoints run on a thread
+/// of their own (see <c>RunCheckpointer</c>), never inside an append's commit.</para>
+/// The writer re-reads the chain tip inside each <c>BEGIN IMMEDIATE</c> transaction, so several processes may
 /// share one file without forking the chain (the others then wait on SQLite's lock).</summary>
 public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 {
@@ -30,7 +31,6 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly string _writeConnectionString;
     private readonly string _readConnectionString;
-    private const int SqliteOk = 0;
     private const int BusyTimeoutMs = 10_000;   // the writer thread waits this long for SQLite's write lock (DG5001 after)
 
     /// <summary>Commits after which the checkpointer is woken (it also wakes every second when there were any).</summary>
@@ -42,15 +42,15 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Guarded by _gate. Invariant: at most one committer (an inline appender or the writer thread) holds
-    // _committing, and only the committer touches the connection; whoever sets it to false finds _waiting empty.
+    // Guarded by _gate. _committing: the writer thread has been woken and has not yet found the queue empty (so an
+    // appender need not wake it). Only the writer thread touches the connection.
     private readonly Lock _gate = new();
     private List<Pending> _waiting = new(64);
     private bool _committing;
     private bool _closed;
-    private readonly SemaphoreSlim _handoff = new(0);   // wakes the writer thread: it now holds _committing
+    private readonly SemaphoreSlim _handoff = new(0);   // wakes the writer thread
 
-    // The committer only (and the constructor, before anyone appends).
+    // The writer thread only (and the constructor, before anyone appends).
     private SqliteConnection? _connection;
     private SqliteCommand? _insert;
     private SqliteCommand? _tip;
@@ -191,8 +191,8 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(context);
         if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
 
-        var pending = new Pending(ChainRecord.From(decision, context));
-        bool lead;
+        var pending = new Pending(ChainRecord.From(decision, context));   // serialized on the caller's thread
+        bool wake;
         lock (_gate)
         {
             if (_closed)
@@ -201,10 +201,10 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                     $"audit log is closed; decision `{decision.DecisionId}` was not recorded"));
             }
             _waiting.Add(pending);
-            lead = !_committing;
-            _committing |= lead;
+            wake = !_committing;
+            _committing = true;
         }
-        if (lead) CommitInline();
+        if (wake) _handoff.Release();
 
         var done = pending.Done.Task;
         return new ValueTask(cancellationToken.CanBeCanceled && !done.IsCompleted ? done.WaitAsync(cancellationToken) : done);
@@ -270,7 +270,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             lock (_gate)
             {
                 _closed = true;
-                wake = !_committing;    // else the committer hands over to the writer, which drains and stops
+                wake = !_committing;    // else the writer is awake: it drains, finds the queue empty and stops
                 _committing = true;
             }
             if (wake) _handoff.Release();
@@ -320,30 +320,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
     }
 
-    /// <summary>Runs on the appending thread, which holds <c>_committing</c>: commits what is queued (its own record
-    /// at least) in one transaction, unless SQLite's write lock is taken; then releases, or hands the rest to the writer.</summary>
-    private void CommitInline()
-    {
-        var batch = Take();
-        var committed = false;
-        try
-        {
-            committed = TryCommitWithoutWaiting(batch);
-        }
-        finally
-        {
-            bool handOff;
-            lock (_gate)
-            {
-                if (!committed) _waiting.InsertRange(0, batch);   // the writer commits them, first in line
-                handOff = _waiting.Count > 0 || _closed;
-                _committing = handOff;                             // a hand-off keeps it held, for the writer
-            }
-            if (handOff) _handoff.Release();
-        }
-    }
-
-    /// <summary>The next batch, oldest first; empty when nothing waits. Only the committer calls it.</summary>
+    /// <summary>The next batch, oldest first; empty when nothing waits. Only the writer thread calls it.</summary>
     private List<Pending> Take()
     {
         lock (_gate)
@@ -367,7 +344,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         {
             while (true)
             {
-                _handoff.Wait();   // now this thread holds _committing
+                _handoff.Wait();
                 bool stop;
                 while (true)
                 {
@@ -378,7 +355,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                         {
                             if (_waiting.Count > 0) continue;
                             stop = _closed;
-                            _committing = stop;   // once closed nobody commits again
+                            _committing = stop;   // asleep: the next append wakes it; once closed, nothing does
                         }
                         break;
                     }
@@ -406,14 +383,13 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
     }
 
-    /// <summary>The writer thread's commit: waits for SQLite's write lock (up to the connection's timeout).</summary>
+    /// <summary>Commits one batch: waits for SQLite's write lock (up to the busy timeout), then completes its waiters.</summary>
     private void CommitBatch(List<Pending> batch)
     {
         Exception? failure = null;
         try
         {
             _connection ??= OpenWriter();
-            SQLitePCL.raw.sqlite3_busy_timeout(_connection.Handle, BusyTimeoutMs);   // SQLite's own short sleeps
             using var transaction = _connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: take the write lock now
             _tip!.Transaction = transaction;
             _insert!.Transaction = transaction;
@@ -428,36 +404,6 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
 
         GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
-    }
-
-    /// <summary>The inline commit: false, having done nothing, when there is no open connection or SQLite's write lock
-    /// is not free at once (the writer thread then takes the batch, reopening or waiting); otherwise commits or fails
-    /// the batch and completes its waiters. Begins with SQLite's own <c>BEGIN IMMEDIATE</c>, which answers BUSY at
-    /// once (Microsoft.Data.Sqlite's <c>BeginTransaction</c> would retry for the whole timeout on this thread).</summary>
-    private bool TryCommitWithoutWaiting(List<Pending> batch)
-    {
-        if (_connection?.Handle is not { } db) return false;
-        SQLitePCL.raw.sqlite3_busy_timeout(db, 0);   // BUSY at once, not after a wait
-        if (SQLitePCL.raw.sqlite3_exec(db, "BEGIN IMMEDIATE") != SqliteOk) return false;
-
-        Exception? failure = null;
-        try
-        {
-            _tip!.Transaction = null;     // the transaction is SQLite's own; Microsoft.Data.Sqlite sees none
-            _insert!.Transaction = null;
-            WriteRows(batch);
-            var rc = SQLitePCL.raw.sqlite3_exec(db, "COMMIT");
-            if (rc != SqliteOk) throw new SqliteException($"COMMIT failed: {SQLitePCL.raw.sqlite3_errmsg(db).utf8_to_string()}", rc);
-            NoteCommit();
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-            CloseWriter();   // closing rolls back whatever is open; the writer thread reopens
-        }
-
-        GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
-        return true;
     }
 
     private void NoteCommit()
@@ -617,7 +563,9 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                 // FULL: the WAL is synced at every commit, so a completed append survives power loss too.
                 // Checkpoints are the checkpointer thread's (see RunCheckpointer), not the committing thread's; after one,
                 // a WAL longer than 64 MiB is truncated to that.
-                command.CommandText = "PRAGMA synchronous = FULL; PRAGMA fullfsync = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+                // busy_timeout: wait for another process's write lock in SQLite's own short sleeps, not in
+                // Microsoft.Data.Sqlite's retry loop.
+                command.CommandText = $"PRAGMA synchronous = FULL; PRAGMA fullfsync = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; PRAGMA busy_timeout = {BusyTimeoutMs};";
                 command.ExecuteNonQuery();
             }
 

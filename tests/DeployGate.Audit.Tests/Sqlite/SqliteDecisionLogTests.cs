@@ -19,23 +19,9 @@ public sealed class SqliteDecisionLogTests : IDisposable
     }
 
     [Fact]
-    public async Task LoneAppend_IsCommittedByTheCaller_BeforeAppendAsyncReturns()
-    {
-        // Nobody else is committing, so the appending thread commits its own record: no hand-off to the writer.
-        await using var log = _store.Open();
-        for (var n = 1; n <= 3; n++)
-        {
-            var append = log.AppendAsync(TestDecisions.Make(n), new AuditContext());
-            Assert.True(append.IsCompletedSuccessfully, $"append {n} was still waiting when AppendAsync returned");
-            Assert.Equal(n, _store.Scalar<long>("SELECT count(*) FROM decision_log"));
-        }
-        Assert.Equal(3, log.CommitCount);
-    }
-
-    [Fact]
     public async Task AppendWhileAnotherConnectionHoldsTheWriteLock_ReturnsAtOnce_AndCommitsWhenItIsFree()
     {
-        // The inline commit never waits for SQLite's lock on the caller's thread: the writer thread waits instead.
+        // Appending never waits for SQLite's lock on the caller's thread: the writer thread waits instead.
         await using var log = _store.Open();
         ValueTask append;
         using (var holder = _store.Raw())
