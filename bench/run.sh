@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmark, then the HTTP
-# load run over loopback (deploygate serve with durable SQLite audit vs a Kestrel plaintext baseline, same run).
-# Prints a markdown report and writes it to bench/results/<date>.md. About 4–5 minutes; loopback only.
+# DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmarks (per-decision
+# timing, then BenchmarkDotNet), then the HTTP load run over loopback (deploygate serve with durable SQLite
+# audit vs a Kestrel plaintext baseline, same run).
+# Prints a markdown report and writes it to bench/results/<date>.md. About 3–4 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
@@ -22,7 +23,24 @@ inprocess="$(mktemp)"
 trap 'rm -f "$inprocess"' EXIT
 
 echo "== in-process decision latency" >&2
-dotnet "$bench" latency 1000000 | tee "$inprocess" >&2
+{
+  echo "Each decision timed separately (\`latency 1000000\`):"
+  echo
+  echo '```'
+  dotnet "$bench" latency 1000000
+  echo '```'
+} | tee "$inprocess" >&2
+
+echo "== in-process decision, BenchmarkDotNet" >&2
+artifacts="$(mktemp -d)"
+dotnet "$bench" --filter '*' --artifacts "$artifacts" >&2
+{
+  echo
+  echo "BenchmarkDotNet (\`--filter '*'\`; mean, percentiles of its 20 iteration means, allocations per decision):"
+  echo
+  sed -n '/^| Method/,$p' "$artifacts"/results/*-report-github.md | sed 's/\*\*//g'
+} >> "$inprocess"
+rm -rf "$artifacts"
 
 echo "== HTTP load run" >&2
 # The load generator shares the two cores with the server, so it must be cheap: its socket completions run

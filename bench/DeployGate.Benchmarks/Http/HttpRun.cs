@@ -192,9 +192,7 @@ internal static class HttpRun
         {
             b.AppendLine("## In-process decision (SPEC §13: p50 ≤ 1 µs, p99 ≤ 5 µs, ≤ 1 KiB allocated)");
             b.AppendLine();
-            b.AppendLine("```");
-            b.Append(inprocess.TrimEnd()).AppendLine();
-            b.AppendLine("```");
+            b.Append(inprocess.TrimEnd()).AppendLine();   // markdown, as bench/run.sh assembled it
             b.AppendLine();
         }
         var baseline = results.FirstOrDefault(r => r.Name == "plaintext");
