@@ -28,9 +28,6 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     private const int SqliteConstraintUnique = 2067;   // SQLITE_CONSTRAINT_UNIQUE: only decision_id is UNIQUE
 
-    private readonly TimeProvider _time;
-    private readonly string _writeConnectionString;
-    private readonly string _readConnectionString;
     private const int BusyTimeoutMs = 10_000;   // the writer thread waits this long for SQLite's write lock (DG5001 after)
 
     /// <summary>Commits after which the checkpointer is woken (it also wakes every second when there were any).</summary>
@@ -40,6 +37,9 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// starts over from its beginning although commits never pause. 4,096 frames of 4 KiB: 16 MiB.</summary>
     internal const int RestartFrames = 4_096;
 
+    private readonly TimeProvider _time;
+    private readonly string _writeConnectionString;
+    private readonly string _readConnectionString;
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Guarded by _gate. _committing: the writer thread has been woken and has not yet found the queue empty (so an

@@ -9,7 +9,7 @@ internal static class Horizons
     private static readonly TimeSpan[] ForTimeline = Build(Timeline.Horizon);
 
     /// <summary>The spans for <paramref name="full"/> (the evaluator's horizon is built once: a deny searches with it).</summary>
-    public static TimeSpan[] Growing(TimeSpan full) => full == Timeline.Horizon ? ForTimeline : Build(full);
+    public static ReadOnlySpan<TimeSpan> Growing(TimeSpan full) => full == Timeline.Horizon ? ForTimeline : Build(full);
 
     private static TimeSpan[] Build(TimeSpan full) => [.. Steps.Where(s => s < full), full];
 }
