@@ -152,3 +152,41 @@ public sealed class WholeJobTests
         Assert.Equal("DG2031", TestSupport.CheckOf(named, "target").Code);
     }
 }
+
+/// <summary>A compiled policy is shared by every request thread, and its time sets remember recent days' intervals
+/// (<c>DayCache</c>): decisions made concurrently on one instance must equal those of a fresh instance, one at a time.</summary>
+public sealed class ConcurrentEvaluationTests
+{
+    [Fact]
+    public void SharedPolicy_DecidesConcurrently_AsAFreshOneDoesSequentially()
+    {
+        var start = TestSupport.At("2026-11-20T00:00:00Z");
+        var instants = Enumerable.Range(0, 4000).Select(i => start.AddMinutes(i * 37)).ToArray();   // ~100 days, every hour of the week
+        var claims = TestSupport.Claims(environment: "production");
+        DecisionRequest[] requests =
+        [
+            new(GateAction.Deploy, "production", Target: "aks/prod-eu-1"),
+            new(GateAction.Deploy, "staging", Target: "aks/staging-1"),
+            new(GateAction.ReadSecret, "production", Secret: "production/db/password"),
+        ];
+        static string Key(Decision d) => string.Join("|", d.Verdict, d.NextAllowedAt, string.Join(";", d.Checks.Select(c => $"{c.Name}={c.Result}:{c.Message}")));
+
+        var fresh = TestSupport.Example();
+        var expected = new string[instants.Length * requests.Length];
+        for (var i = 0; i < instants.Length; i++)
+        {
+            for (var r = 0; r < requests.Length; r++)
+            {
+                expected[(i * requests.Length) + r] = Key(Evaluator.Evaluate(fresh, requests[r], claims, instants[i], "dec_t"));
+            }
+        }
+
+        var shared = TestSupport.Example();
+        var actual = new string[expected.Length];
+        var order = Enumerable.Range(0, expected.Length).OrderBy(k => (k * 7919) % expected.Length).ToArray();   // days interleaved
+        Parallel.ForEach(order, new ParallelOptions { MaxDegreeOfParallelism = 8 }, k =>
+            actual[k] = Key(Evaluator.Evaluate(shared, requests[k % requests.Length], claims, instants[k / requests.Length], "dec_t")));
+
+        Assert.Equal(expected, actual);
+    }
+}

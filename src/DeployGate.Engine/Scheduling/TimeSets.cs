@@ -17,14 +17,16 @@ internal interface ITimeSet
 internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, TimeSpan until) : ITimeSet
 {
     private readonly bool _crossesMidnight = until <= from;
+    private readonly DayCache _occurrences = new();
 
     private bool Opens(DateTime day) => (dayMask & (1 << (int)day.DayOfWeek)) != 0;
 
     private OpenInterval Occurrence(DateTime day)
     {
+        if (_occurrences.TryGet(day, out var cached)) return cached;
         var open = WallClock.ToInstant(day + from, zone);
         var close = WallClock.ToInstant((_crossesMidnight ? day.AddDays(1) : day) + until, zone);
-        return new OpenInterval(open, close);
+        return _occurrences.Put(day, new OpenInterval(open, close));
     }
 
     public bool Contains(DateTimeOffset t)
@@ -116,10 +118,16 @@ internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> 
 {
     private readonly HashSet<DateOnly> _dates = [.. dates];
     private readonly DateOnly[] _sorted = [.. dates.Order()];
+    private readonly DayCache _days = new();
 
-    private OpenInterval Day(DateOnly d) => new(
-        WallClock.ToInstant(d.ToDateTime(TimeOnly.MinValue), zone),
-        WallClock.ToInstant(d.AddDays(1).ToDateTime(TimeOnly.MinValue), zone));
+    private OpenInterval Day(DateOnly d)
+    {
+        var day = d.ToDateTime(TimeOnly.MinValue);
+        if (_days.TryGet(day, out var cached)) return cached;
+        return _days.Put(day, new OpenInterval(
+            WallClock.ToInstant(day, zone),
+            WallClock.ToInstant(d.AddDays(1).ToDateTime(TimeOnly.MinValue), zone)));
+    }
 
     public bool Contains(DateTimeOffset t)
     {
@@ -140,5 +148,40 @@ internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> 
             var i = Day(d);
             if (i.End > from && i.Start < to) into.Add(i);
         }
+    }
+}
+
+/// <summary>Remembers a set's interval for recently asked local days (a pure function of the day, so this only saves
+/// the time-zone conversions, ~100 ns each, that a deny's search for the next opening repeats). 32 slots by day
+/// number; an entry is immutable and published with one reference write, so readers on other threads see a whole
+/// entry or none. A miss allocates one small entry; a hit allocates nothing.</summary>
+internal sealed class DayCache
+{
+    private sealed class Entry(DateTime day, OpenInterval interval)
+    {
+        public DateTime Day { get; } = day;
+        public OpenInterval Interval { get; } = interval;
+    }
+
+    private readonly Entry?[] _slots = new Entry?[32];
+
+    private static int Slot(DateTime day) => (int)((ulong)(day.Ticks / TimeSpan.TicksPerDay) & 31);
+
+    public bool TryGet(DateTime day, out OpenInterval interval)
+    {
+        var entry = Volatile.Read(ref _slots[Slot(day)]);
+        if (entry is not null && entry.Day == day)
+        {
+            interval = entry.Interval;
+            return true;
+        }
+        interval = default;
+        return false;
+    }
+
+    public OpenInterval Put(DateTime day, OpenInterval interval)
+    {
+        Volatile.Write(ref _slots[Slot(day)], new Entry(day, interval));
+        return interval;
     }
 }
