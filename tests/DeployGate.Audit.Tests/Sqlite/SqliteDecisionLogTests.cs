@@ -70,6 +70,29 @@ public sealed class SqliteDecisionLogTests : IDisposable
         Assert.Equal(n, verification.RecordsChecked);
     }
 
+    [Fact]
+    public async Task RestartRequested_TheWriterStartsTheWalOverBetweenBatches()
+    {
+        // Under sustained saturation the checkpointer's RESTART rarely finds the writer idle; past ForcedRestartFrames
+        // it asks the writer, which holds no transaction between batches, to run it.
+        await using var log = _store.Open();
+        await Task.WhenAll(Enumerable.Range(1, 400).Select(n => log.AppendAsync(TestDecisions.Make(n), new AuditContext()).AsTask()));
+        var before = WalFrames();
+        Assert.True(before > 100, $"the WAL holds only {before} frames");
+
+        log.RequestRestart();
+        await log.AppendAsync(TestDecisions.Make(401), new AuditContext());   // the restart runs after this batch
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (log.ForcedRestartCount == 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Equal(1, log.ForcedRestartCount);
+
+        await log.AppendAsync(TestDecisions.Make(402), new AuditContext());   // the first commit after it starts the WAL over
+        Assert.True(WalFrames() < before, $"the WAL holds {WalFrames()} frames, {before} before the restart");
+        var verification = await log.VerifyAsync();
+        Assert.True(verification.Intact, verification.Problem);
+        Assert.Equal(402, verification.RecordsChecked);
+    }
+
     /// <summary>Frames in the WAL now (<c>mxFrame</c>), read without touching the database: SQLite's wal-index header
     /// at the start of the <c>-shm</c> file holds it at byte 16, in native byte order (sqlite.org/walformat.html).
     /// The WAL file's size would not do: a WAL that starts over keeps its length (up to journal_size_limit).</summary>
