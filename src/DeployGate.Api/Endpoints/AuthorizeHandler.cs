@@ -18,11 +18,6 @@ internal sealed partial class AuthorizeHandler(
     public async Task HandleAsync(HttpContext context)
     {
         var ct = context.RequestAborted;
-        if (context.Request.ContentLength > AuthorizeRequestParser.MaxBodyBytes)
-        {
-            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {AuthorizeRequestParser.MaxBodyBytes / 1024} KiB");
-            return;
-        }
         using var body = await RequestBody.ReadAsync(context.Request, AuthorizeRequestParser.MaxBodyBytes, ct);
         if (body.TooLarge)
         {

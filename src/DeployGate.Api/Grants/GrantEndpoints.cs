@@ -182,11 +182,6 @@ internal sealed partial class GrantEndpoints(
 
     private static async Task<JsonDocument?> ReadJsonAsync(HttpContext context)
     {
-        if (context.Request.ContentLength > MaxBodyBytes)
-        {
-            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"request body is larger than {MaxBodyBytes / 1024} KiB");
-            return null;
-        }
         byte[] bytes;
         using (var body = await RequestBody.ReadAsync(context.Request, MaxBodyBytes, context.RequestAborted))
         {

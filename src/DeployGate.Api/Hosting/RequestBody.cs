@@ -5,13 +5,14 @@ namespace DeployGate.Api;
 
 /// <summary>A request body read into a pooled buffer (see <see cref="RequestBody.ReadAsync"/>). Dispose returns the
 /// buffer to the pool; <see cref="Memory"/> must not be used after that.</summary>
-internal readonly struct PooledBody(byte[] buffer, int length, int max) : IDisposable
+internal readonly struct PooledBody(byte[] buffer, int length, bool tooLarge) : IDisposable
 {
-    /// <summary>The bytes read: the whole body, or <c>max + 1</c> bytes of a larger one.</summary>
+    /// <summary>The whole body; meaningless when <see cref="TooLarge"/>.</summary>
     public ReadOnlyMemory<byte> Memory => buffer.AsMemory(0, length);
 
-    /// <summary>The body is longer than the limit; only its first <c>max + 1</c> bytes were read.</summary>
-    public bool TooLarge => length > max;
+    /// <summary>The body is longer than the limit: its declared length says so (nothing was read), or
+    /// <c>max + 1</c> bytes of it were read.</summary>
+    public bool TooLarge => tooLarge;
 
     public void Dispose() => ArrayPool<byte>.Shared.Return(buffer);
 }
@@ -22,7 +23,8 @@ internal static class RequestBody
 
     /// <summary>Reads a request body of at most <paramref name="max"/> bytes into a pooled buffer sized by its
     /// <c>Content-Length</c> (or from 4 KiB, doubling, when chunked), reading no more than <c>max + 1</c> bytes: a
-    /// larger body is <see cref="PooledBody.TooLarge"/> without the rest being read. Sizing by the declared length
+    /// larger body is <see cref="PooledBody.TooLarge"/> without the rest being read, and one whose declared
+    /// <c>Content-Length</c> is over the limit without any of it being read. Sizing by the declared length
     /// matters: a buffer of the largest allowed body (64 KiB for authorize) comes from the large-object heap,
     /// and under load the pool could not hand out enough of them.</summary>
     public static async Task<PooledBody> ReadAsync(HttpRequest request, int max, CancellationToken ct)
@@ -30,6 +32,7 @@ internal static class RequestBody
         ArgumentOutOfRangeException.ThrowIfNegative(max);
         var limit = max + 1;
         var declared = request.ContentLength;
+        if (declared > max) return new PooledBody(ArrayPool<byte>.Shared.Rent(0), 0, tooLarge: true);
         var buffer = ArrayPool<byte>.Shared.Rent(declared is { } n && n < limit ? (int)n + 1 : Math.Min(limit, UndeclaredStart));
         var total = 0;
         try
@@ -53,6 +56,6 @@ internal static class RequestBody
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
-        return new PooledBody(buffer, total, max);
+        return new PooledBody(buffer, total, tooLarge: total > max);
     }
 }

@@ -33,11 +33,6 @@ internal sealed partial class WebhookEndpoint(GateConfiguration config, IService
                 "the github webhook is disabled: `GitHub:WebhookSecret` is not configured");
             return;
         }
-        if (context.Request.ContentLength > MaxBodyBytes)
-        {
-            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, ServerCodes.BodyTooLarge, $"webhook body is larger than {MaxBodyBytes / 1024} KiB");
-            return;
-        }
         using var body = await RequestBody.ReadAsync(context.Request, MaxBodyBytes, ct);
         if (body.TooLarge)
         {
