@@ -6,10 +6,11 @@
 # Idempotent: `start` on a running cluster only prints the string again. Uses the Debian `postgresql`
 # package's server binaries (installed with apt-get only when missing and running as root). PostgreSQL
 # refuses to run as root, so as root the cluster runs as the `postgres` user.
-# Settings: DG_PG_PORT (default 55432), DG_PG_DIR (default /tmp/deploygate-pg).
+# Settings: DG_PG_PORT (default 25432: below Linux's ephemeral range 32768-60999, so a test's own connection
+# or a server on a free port cannot be holding it), DG_PG_DIR (default /tmp/deploygate-pg).
 set -euo pipefail
 
-port="${DG_PG_PORT:-55432}"
+port="${DG_PG_PORT:-25432}"
 base="${DG_PG_DIR:-/tmp/deploygate-pg}"
 data="$base/data"
 sock="$base/sock"
