@@ -14,6 +14,7 @@ internal static class HttpRun
     private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
     private static readonly int[] Sweep = [1, 4, 16, 64, 256];
     private const int OpenLoopConnections = 64;
+    private static readonly TimeSpan OpenLoopWarmUp = TimeSpan.FromSeconds(1);
     private const int LargeRepositories = 32;
     private const int LargeEnvironments = 200;
     private const int LargeIdentities = 2000;
@@ -28,9 +29,14 @@ internal static class HttpRun
         public PhaseResult Saturation => Sweep.MaxBy(p => p.Rate)!;
     }
 
+    /// <summary><c>--open-rate N</c>: an experiment, not a report: skip the closed-loop sweep (but its 1-client
+    /// phase) and run the open loop at N requests/s.</summary>
+    private static double? OpenRate;
+
     public static async Task<int> RunAsync(string[] args)
     {
         string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        OpenRate = Arg("--open-rate") is { } openRate ? double.Parse(openRate, Ci) : null;
         var cli = Path.GetFullPath(Arg("--cli") ?? throw new ArgumentException("--cli <deploygate.dll> is required"));
         var plaintext = Path.GetFullPath(Arg("--plaintext") ?? throw new ArgumentException("--plaintext <dll> is required"));
         var seconds = double.Parse(Arg("--seconds") ?? "3", Ci);
@@ -105,7 +111,7 @@ internal static class HttpRun
                 {
                     if (results[i].Name == "plaintext") continue;
                     var rate = results[i].Saturation.Rate / 2;
-                    var same = await LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, rate, phase + phase);
+                    var same = await LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, rate, phase + phase, OpenLoopWarmUp);
                     Console.Error.WriteLine(string.Create(Ci, $"# plaintext: open loop at {rate:F0}/s ({results[i].Name}'s half rate) p50 {same.P(0.5):F0} µs p99 {same.P(0.99):F0} µs p99.9 {same.P(0.999):F0} µs"));
                     results[i] = results[i] with { BaselineAtSameRate = same };
                 }
@@ -147,16 +153,16 @@ internal static class HttpRun
         var warmAlone = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 1, TimeSpan.FromSeconds(3));
         Console.Error.WriteLine($"# {name}: warm-up {warm.Rate:F0}/s at 16 clients, {warmAlone.Rate:F0}/s alone");
         var sweep = new List<PhaseResult>();
-        foreach (var c in Sweep)
+        foreach (var c in OpenRate is null ? Sweep : [1])
         {
             var p = await Measured(() => LoadPhases.ClosedLoopAsync("closed", server.EndPoint, requests, c, phase));
             Console.Error.WriteLine(string.Create(Ci, $"# {name}: {c,3} clients {p.Rate,8:F0}/s p50 {p.P(0.5),8:F0} µs p99 {p.P(0.99),8:F0} µs ({p.Ok} 200, {p.Forbidden} 403, {p.Other} other) CPU µs/req server {p.ServerCpuPerRequestUs:F0} generator {p.GeneratorCpuPerRequestUs:F0}"));
             sweep.Add(p);
         }
-        var max = sweep.Max(p => p.Rate);
-        var half = await Measured(() => LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, max / 2, phase + phase));
+        var max = OpenRate is { } fixedRate ? 2 * fixedRate : sweep.Max(p => p.Rate);
+        var half = await Measured(() => LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, max / 2, phase + phase, OpenLoopWarmUp));
         Console.Error.WriteLine(string.Create(Ci, $"# {name}: open loop at {max / 2:F0}/s achieved {half.Rate:F0}/s p50 {half.P(0.5):F0} µs p99 {half.P(0.99):F0} µs p99.9 {half.P(0.999):F0} µs"));
-        var answered = first.Ok + first.Forbidden + warm.Ok + warm.Forbidden + warmAlone.Ok + warmAlone.Forbidden + sweep.Sum(p => p.Ok + p.Forbidden) + half.Ok + half.Forbidden;
+        var answered = first.Ok + first.Forbidden + warm.Ok + warm.Forbidden + warmAlone.Ok + warmAlone.Forbidden + sweep.Sum(p => p.Ok + p.Forbidden) + half.Ok + half.Forbidden + half.WarmUpAnswered;
         return new TargetResult(name, description, [.. sweep], half, answered, null);
     }
 
@@ -185,7 +191,7 @@ internal static class HttpRun
         b.AppendLine();
         b.AppendLine(Ci, $"Machine: {Environment.ProcessorCount} cores, {CpuModel()}, .NET {Environment.Version}, {RuntimeInformation.OSDescription}. ");
         b.AppendLine(Ci, $"Load average before/after: {loadBefore} / {loadAfter} (the machine is shared: compare ratios, not absolutes). ");
-        b.AppendLine(Ci, $"Command: `bench/run.sh`. Each closed-loop phase {seconds:F0} s after a warm-up (3 s at 16 clients, 3 s at 1); open loop {2 * seconds:F0} s over {OpenLoopConnections} connections at half the best closed-loop rate. ");
+        b.AppendLine(Ci, $"Command: `bench/run.sh`. Each closed-loop phase {seconds:F0} s after a warm-up (3 s at 16 clients, 3 s at 1); open loop {2 * seconds:F0} s over {OpenLoopConnections} connections at half the best closed-loop rate, after {OpenLoopWarmUp.TotalSeconds:F0} s at that rate unmeasured; its requests are sent at their instants to within ~0.1 ms. ");
         b.AppendLine(Ci, $"Requests: {Workload.RequestCount:N0} distinct (token, body) pairs, {Workload.TokenCount} distinct RS256 tokens, cycled; load generator (C#, raw sockets, keep-alive) on the same 2 cores.");
         b.AppendLine();
         if (inprocess is not null)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 
 namespace DeployGate.Benchmarks.Http;
@@ -11,6 +12,9 @@ internal sealed record PhaseResult(string Phase, int Connections, double Seconds
     public double GeneratorCpu { get; init; }
     public double ServerCpuPerRequestUs => ServerCpu * 1e6 / Math.Max(1, Count);
     public double GeneratorCpuPerRequestUs => GeneratorCpu * 1e6 / Math.Max(1, Count);
+
+    /// <summary>Open loop only: decisions answered during its unmeasured warm-up.</summary>
+    public long WarmUpAnswered { get; init; }
 
     public long Count => Latencies.Length;
     public double Rate => Count / Seconds;
@@ -56,42 +60,138 @@ internal static class LoadPhases
         return Merge(phase, connections, seconds, results, 0);
     }
 
-    public static async Task<PhaseResult> OpenLoopAsync(string phase, IPEndPoint endPoint, byte[][] requests, int connections, double rate, TimeSpan duration)
+    /// <summary>Open loop: request <c>k</c> is due at <c>start + k / rate</c>. One dispatcher thread sleeps until
+    /// each instant (<c>usleep</c>, so to within tens of microseconds, not the ~1 ms of a .NET timer) and sends the
+    /// request on a free connection; when every connection is busy it waits in a backlog, and its latency counts
+    /// from its instant (the wait is the server's). A request sent on a free connection counts from its send, so
+    /// the dispatcher waking late is not blamed on the server. The first <paramref name="warmUp"/> runs at the
+    /// same rate on the same connections but is not measured (wrk2's calibration period does the same): fresh
+    /// connections and the thread pool settling after the closed loops cost the first ~200 ms a tail of their own.
+    /// An earlier version let each connection sleep with <c>Task.Delay</c> and send anything due within 1 ms at
+    /// once, and measured from the first request: arrivals came in clumps of a millisecond's worth, and the tail it
+    /// measured was partly the generator's (plaintext at 13,000/s: p99 1.2 ms then, 0.4–0.8 ms now).</summary>
+    public static async Task<PhaseResult> OpenLoopAsync(string phase, IPEndPoint endPoint, byte[][] requests, int connections, double rate,
+        TimeSpan duration, TimeSpan warmUp)
     {
-        using var cts = new CancellationTokenSource(duration + TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(warmUp + duration + TimeSpan.FromSeconds(30));
         var conns = await OpenAsync(endPoint, connections, cts.Token);
-        var total = (long)(rate * duration.TotalSeconds);
+        var total = (long)(rate * (warmUp + duration).TotalSeconds);
         var interval = Stopwatch.Frequency / rate;
-        var next = -1L;
-        var start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 100;   // 10 ms to get every worker going
-        var workers = conns.Select(c => Task.Run(async () =>
+        var start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 100;   // 10 ms to get the dispatcher going
+        var measureFrom = start + (long)(warmUp.TotalSeconds * Stopwatch.Frequency);
+        var loop = new OpenLoop(conns, requests, total, measureFrom, cts.Token);
+        var dispatcher = new Thread(() =>
         {
-            var samples = new List<long>(4096);
-            long ok = 0, forbidden = 0, other = 0;
-            var previousDone = 0L;
-            while (true)
+            var slack = Stopwatch.Frequency / 20_000;   // due within 50 µs: send now rather than sleep
+            for (var k = 0L; k < total && !cts.IsCancellationRequested; k++)
             {
-                var k = Interlocked.Increment(ref next);
-                if (k >= total) break;
                 var intended = start + (long)(k * interval);
-                var wait = intended - Stopwatch.GetTimestamp();
-                if (wait > Stopwatch.Frequency / 1000)
-                    await Task.Delay(TimeSpan.FromTicks(wait * TimeSpan.TicksPerSecond / Stopwatch.Frequency), cts.Token);
-                var sent = Stopwatch.GetTimestamp();
-                // Busy at the scheduled instant (previous answer late): the wait is the server's, count it.
-                // Free but woken late by the timer: that is the generator's slack, start at the send.
-                var from = previousDone > intended ? intended : sent;
-                var status = await c.ExchangeAsync(requests[k % requests.Length], cts.Token);
-                previousDone = Stopwatch.GetTimestamp();
-                samples.Add(previousDone - from);
-                Count(status, ref ok, ref forbidden, ref other);
+                long wait;
+                while ((wait = intended - Stopwatch.GetTimestamp()) > slack)
+                    _ = Usleep((uint)Math.Max(1, wait * 1_000_000 / Stopwatch.Frequency - 50));
+                loop.Due(k, intended);
             }
-            return (samples, ok, forbidden, other);
-        })).ToArray();
-        var results = await Task.WhenAll(workers);
-        var seconds = (Stopwatch.GetTimestamp() - start) / (double)Stopwatch.Frequency;
+        }) { IsBackground = true, Name = "open-loop dispatcher", Priority = ThreadPriority.AboveNormal };
+        dispatcher.Start();
+        await loop.Completion.WaitAsync(cts.Token);
+        dispatcher.Join();
+        var seconds = (Stopwatch.GetTimestamp() - measureFrom) / (double)Stopwatch.Frequency;
         foreach (var c in conns) c.Dispose();
-        return Merge(phase, connections, seconds, results, rate);
+        loop.WriteTrace(phase, rate, measureFrom);
+        return Merge(phase, connections, seconds, loop.Results, rate) with { WarmUpAnswered = loop.WarmUpAnswered };
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "usleep")]
+    private static extern int Usleep(uint microseconds);
+
+    /// <summary>The open loop's connections: free ones on a stack, due requests that found none in a backlog.</summary>
+    private sealed class OpenLoop(HttpConnection[] conns, byte[][] requests, long total, long measureFrom, CancellationToken ct)
+    {
+        /// <summary><c>DEPLOYGATE_BENCH_TRACE=prefix</c>: write every measured request's (start µs, latency µs) to
+        /// <c>prefix.&lt;phase&gt;.&lt;rate&gt;.&lt;n&gt;</c>, to see whether a tail is spread out or comes in stalls.</summary>
+        private static readonly string? TracePrefix = Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_TRACE");
+        private static int s_traces;
+
+        private readonly Lock _gate = new();
+        private readonly Stack<int> _free = new(Enumerable.Range(0, conns.Length).Reverse());
+        private readonly Queue<(long K, long From)> _backlog = new();
+        private readonly (List<long> Samples, long Ok, long Forbidden, long Other)[] _results =
+            [.. conns.Select(_ => (new List<long>(4096), 0L, 0L, 0L))];
+        private readonly List<(long From, long Latency)>[] _trace = [.. conns.Select(_ => new List<(long, long)>(TracePrefix is null ? 0 : 4096))];
+        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private long _finished;
+        private long _warmUpAnswered;
+
+        public Task Completion => total == 0 ? Task.CompletedTask : _done.Task;
+        public (List<long> Samples, long Ok, long Forbidden, long Other)[] Results => _results;
+
+        /// <summary>Decisions answered (200 or 403) during the warm-up, which the results leave out.</summary>
+        public long WarmUpAnswered => Interlocked.Read(ref _warmUpAnswered);
+
+        /// <summary>Request <paramref name="k"/> is due now (its instant was <paramref name="intended"/>).</summary>
+        public void Due(long k, long intended)
+        {
+            int c;
+            lock (_gate)
+            {
+                if (!_free.TryPop(out c))
+                {
+                    _backlog.Enqueue((k, intended));
+                    return;
+                }
+            }
+            _ = RunAsync(c, k, Stopwatch.GetTimestamp());
+        }
+
+        private async Task RunAsync(int c, long k, long from)
+        {
+            try
+            {
+                while (true)
+                {
+                    var status = await conns[c].ExchangeAsync(requests[k % requests.Length], ct);
+                    var latency = Stopwatch.GetTimestamp() - from;
+                    if (from >= measureFrom)
+                    {
+                        ref var r = ref _results[c];
+                        r.Samples.Add(latency);
+                        Count(status, ref r.Ok, ref r.Forbidden, ref r.Other);
+                        if (TracePrefix is not null) _trace[c].Add((from, latency));
+                    }
+                    else if (status is 200 or 403)
+                    {
+                        Interlocked.Increment(ref _warmUpAnswered);
+                    }
+                    else
+                    {
+                        throw new InvalidOperationException($"open-loop warm-up: answer {status}");
+                    }
+                    if (Interlocked.Increment(ref _finished) == total) _done.TrySetResult();
+                    lock (_gate)
+                    {
+                        if (!_backlog.TryDequeue(out var next))
+                        {
+                            _free.Push(c);
+                            return;
+                        }
+                        (k, from) = next;
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                _done.TrySetException(ex);
+            }
+        }
+
+        public void WriteTrace(string phase, double rate, long origin)
+        {
+            if (TracePrefix is null) return;
+            var us = 1_000_000.0 / Stopwatch.Frequency;
+            var lines = _trace.SelectMany(t => t).OrderBy(x => x.From)
+                .Select(x => string.Create(CultureInfo.InvariantCulture, $"{(x.From - origin) * us:F0} {x.Latency * us:F0}"));
+            File.WriteAllLines(string.Create(CultureInfo.InvariantCulture, $"{TracePrefix}.{phase}.{rate:F0}.{Interlocked.Increment(ref s_traces)}"), lines);
+        }
     }
 
     private static async Task<HttpConnection[]> OpenAsync(IPEndPoint endPoint, int connections, CancellationToken ct)
