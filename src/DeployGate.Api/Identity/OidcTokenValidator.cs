@@ -35,17 +35,16 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
         if (string.IsNullOrEmpty(authorization) || !authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ||
             authorization.AsSpan(7).Trim().IsEmpty)
             return TokenCheck.Fail(TokenCodes.MissingBearer, "missing `Authorization: Bearer <OIDC token>` header");
-        var raw = authorization[7..].Trim();
-
-        if (_cache is not null && _cache.TryGet(raw, now, out var hit))
+        if (_cache is not null && _cache.TryGet(authorization.AsSpan(7).Trim(), now, out var hit))
         {
             // Invariant: a hit stands only if everything it was verified against still holds.
             var current = await keys.FindAsync(hit.Kid, cancellationToken);
             if (ReferenceEquals(current.Key, hit.Key) && string.Equals(hit.Issuer, trust.Issuer, StringComparison.Ordinal)
                 && string.Equals(hit.Audience, trust.Audience, StringComparison.Ordinal))
                 return hit.Check;
-            _cache.Remove(raw);
+            _cache.Remove(authorization.AsSpan(7).Trim());
         }
+        var raw = authorization[7..].Trim();   // a miss: parsing and the cache entry need the string
 
         JsonWebToken jwt;
         try

@@ -35,6 +35,23 @@ public sealed class ValidatedTokenCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task Lookup_IsByTheExactToken_WhateverSurroundsItInTheHeader()
+    {
+        var validator = Validator();
+        var token = Sign(Claims(exp: Now.AddMinutes(5)));
+        var first = await validator.ValidateAsync("Bearer " + token, Now, default);
+        Assert.Same(first, await validator.ValidateAsync("bearer   " + token + "  ", Now, default));   // same token, same entry
+
+        // One character of the signature changed: not the cached token, so verified again and refused.
+        // (Not the last character: its low bits are padding a decoder may ignore.)
+        var at = token.Length - 10;
+        var changed = token[..at] + (token[at] == 'A' ? 'B' : 'A') + token[(at + 1)..];
+        var tampered = await validator.ValidateAsync("Bearer " + changed, Now, default);
+        Assert.Equal(TokenCodes.BadSignature, tampered.Code);
+        Assert.Equal(1, validator.Cache!.Count);
+    }
+
+    [Fact]
     public async Task Replay_AfterExpiry_IsRejectedAsExpired()
     {
         var validator = Validator();
