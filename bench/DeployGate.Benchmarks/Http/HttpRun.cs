@@ -29,14 +29,11 @@ internal static class HttpRun
         public PhaseResult Saturation => Sweep.MaxBy(p => p.Rate)!;
     }
 
-    /// <summary><c>--open-rate N</c>: an experiment, not a report: skip the closed-loop sweep (but its 1-client
-    /// phase) and run the open loop at N requests/s.</summary>
-    private static double? OpenRate;
-
     public static async Task<int> RunAsync(string[] args)
     {
         string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        OpenRate = Arg("--open-rate") is { } openRate ? double.Parse(openRate, Ci) : null;
+        // --open-rate N: an experiment, not a report: only the 1-client phase of the sweep, then the open loop at N/s.
+        double? openRate = Arg("--open-rate") is { } rateArg ? double.Parse(rateArg, Ci) : null;
         var cli = Path.GetFullPath(Arg("--cli") ?? throw new ArgumentException("--cli <deploygate.dll> is required"));
         var plaintext = Path.GetFullPath(Arg("--plaintext") ?? throw new ArgumentException("--plaintext <dll> is required"));
         var seconds = double.Parse(Arg("--seconds") ?? "3", Ci);
@@ -59,7 +56,7 @@ internal static class HttpRun
                 {
                     using var server = await ServerProcess.StartAsync(plaintext, ["--urls", "http://127.0.0.1:{port}"], dir, "/");
                     var requests = Workload.Example(key, server.BaseUrl, "/", DateTimeOffset.UtcNow).Requests;
-                    result = await MeasureAsync(target, "Kestrel minimal API answering `OK` (same requests, no work)", server, requests, phase);
+                    result = await MeasureAsync(target, "Kestrel minimal API answering `OK` (same requests, no work)", server, requests, phase, openRate);
                 }
                 else
                 {
@@ -89,7 +86,7 @@ internal static class HttpRun
                         ? $"`deploygate serve --dev`, large policy ({LargeEnvironments} environments, {LargeIdentities:N0} identities) for {LargeRepositories} repositories"
                         : "`deploygate serve --dev`, example policy examples/policies/acme/web.yml";
                     if (target.EndsWith("-nocache", StringComparison.Ordinal)) description += ", validated-token cache off: RS256 verified on every request";
-                    result = await MeasureAsync(target, description, server, workload.Requests, phase);
+                    result = await MeasureAsync(target, description, server, workload.Requests, phase, openRate);
                     server.Dispose();   // stop before reading the audit file
                     result = result with { AuditRows = CountAuditRows(Path.Combine(dir, ".deploygate", "audit.db")) };
                     if (result.Sweep.Sum(p => p.Other) + result.Half.Other > 0)
@@ -110,7 +107,7 @@ internal static class HttpRun
                 for (var i = 0; i < results.Count; i++)
                 {
                     if (results[i].Name == "plaintext") continue;
-                    var rate = results[i].Saturation.Rate / 2;
+                    var rate = results[i].Half.TargetRate;   // half the saturation rate (or --open-rate)
                     var same = await LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, rate, phase + phase, OpenLoopWarmUp);
                     Console.Error.WriteLine(string.Create(Ci, $"# plaintext: open loop at {rate:F0}/s ({results[i].Name}'s half rate) p50 {same.P(0.5):F0} µs p99 {same.P(0.99):F0} µs p99.9 {same.P(0.999):F0} µs"));
                     results[i] = results[i] with { BaselineAtSameRate = same };
@@ -135,7 +132,8 @@ internal static class HttpRun
         return failed ? 1 : 0;
     }
 
-    private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase)
+    private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase,
+        double? openRate)
     {
         async Task<PhaseResult> Measured(Func<Task<PhaseResult>> run)
         {
@@ -153,13 +151,13 @@ internal static class HttpRun
         var warmAlone = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 1, TimeSpan.FromSeconds(3));
         Console.Error.WriteLine($"# {name}: warm-up {warm.Rate:F0}/s at 16 clients, {warmAlone.Rate:F0}/s alone");
         var sweep = new List<PhaseResult>();
-        foreach (var c in OpenRate is null ? Sweep : [1])
+        foreach (var c in openRate is null ? Sweep : [1])
         {
             var p = await Measured(() => LoadPhases.ClosedLoopAsync("closed", server.EndPoint, requests, c, phase));
             Console.Error.WriteLine(string.Create(Ci, $"# {name}: {c,3} clients {p.Rate,8:F0}/s p50 {p.P(0.5),8:F0} µs p99 {p.P(0.99),8:F0} µs ({p.Ok} 200, {p.Forbidden} 403, {p.Other} other) CPU µs/req server {p.ServerCpuPerRequestUs:F0} generator {p.GeneratorCpuPerRequestUs:F0}"));
             sweep.Add(p);
         }
-        var max = OpenRate is { } fixedRate ? 2 * fixedRate : sweep.Max(p => p.Rate);
+        var max = openRate is { } fixedRate ? 2 * fixedRate : sweep.Max(p => p.Rate);
         var half = await Measured(() => LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, max / 2, phase + phase, OpenLoopWarmUp));
         Console.Error.WriteLine(string.Create(Ci, $"# {name}: open loop at {max / 2:F0}/s achieved {half.Rate:F0}/s p50 {half.P(0.5):F0} µs p99 {half.P(0.99):F0} µs p99.9 {half.P(0.999):F0} µs"));
         var answered = first.Ok + first.Forbidden + warm.Ok + warm.Forbidden + warmAlone.Ok + warmAlone.Forbidden + sweep.Sum(p => p.Ok + p.Forbidden) + half.Ok + half.Forbidden + half.WarmUpAnswered;

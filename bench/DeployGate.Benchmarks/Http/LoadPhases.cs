@@ -69,7 +69,7 @@ internal static class LoadPhases
     /// connections and the thread pool settling after the closed loops cost the first ~200 ms a tail of their own.
     /// An earlier version let each connection sleep with <c>Task.Delay</c> and send anything due within 1 ms at
     /// once, and measured from the first request: arrivals came in clumps of a millisecond's worth, and the tail it
-    /// measured was partly the generator's (plaintext at 13,000/s: p99 1.2 ms then, 0.4–0.8 ms now).</summary>
+    /// measured was partly the generator's (plaintext at 13,000/s: p99 1.2–1.5 ms then, 0.2–0.8 ms now).</summary>
     public static async Task<PhaseResult> OpenLoopAsync(string phase, IPEndPoint endPoint, byte[][] requests, int connections, double rate,
         TimeSpan duration, TimeSpan warmUp)
     {

@@ -32,8 +32,9 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     /// <summary>Commits after which the checkpointer is woken (it also wakes every second when there were any). Small
     /// and frequent: each checkpoint ends in a database fsync that commits' WAL fsyncs queue behind, so its length
-    /// is what a request caught by it waits. Open loop at 13,000–15,000/s: p99 2.9–8.5 ms (median 4.0 of five runs)
-    /// with 8, 4.1–15.4 ms (median 5.7 of seven) with 64, 9.5–19 ms with 256 or more (a closed loop hides this: its clients stop sending during a stall).</summary>
+    /// is what a request caught by it waits. Open loop at 13,000–15,000/s: p99 2.9–8.5 ms (median 4.0 of five
+    /// runs) with 8, 4.1–15.4 ms (median 5.7 of seven) with 64, 9.5–19 ms with 256 or more (a closed loop hides
+    /// this: its clients stop sending during a stall).</summary>
     internal const int CheckpointEveryCommits = 8;
 
     /// <summary>WAL length, in frames (pages), from which the checkpointer also runs a RESTART checkpoint, so the WAL
