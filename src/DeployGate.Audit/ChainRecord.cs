@@ -8,7 +8,9 @@ namespace DeployGate.Audit;
 
 /// <summary>One audit row minus its chain position: the decision's stored JSON and the context columns.
 /// Built on the caller's thread (JSON serialization runs in parallel); the single writer then assigns
-/// <c>seq</c>, <c>recorded_at</c> and the hashes.</summary>
+/// <c>seq</c>, <c>recorded_at</c> and the hashes. The JSON is kept as the UTF-8 its serializer wrote, which is
+/// what the hash covers and what SQLite stores: as a string it was a UTF-16 copy, and SQLite's binder made a
+/// UTF-8 copy of that again (together a quarter of the bytes an authorize request allocated).</summary>
 internal sealed record ChainRecord(
     string DecisionId,
     string EvaluatedAt,
@@ -18,8 +20,18 @@ internal sealed record ChainRecord(
     string? RunId,
     string Channel,
     string? DeliveryId,
-    string DecisionJson)
+    byte[] DecisionJsonUtf8)
 {
+    /// <summary>A row read back from a store (verification), whose JSON column is text.</summary>
+    public ChainRecord(string decisionId, string evaluatedAt, string? repository, string environment, string verdict,
+        string? runId, string channel, string? deliveryId, string decisionJson)
+        : this(decisionId, evaluatedAt, repository, environment, verdict, runId, channel, deliveryId, Encoding.UTF8.GetBytes(decisionJson))
+    {
+    }
+
+    /// <summary>The stored JSON as text (the PostgreSQL store binds text).</summary>
+    public string DecisionJson => Encoding.UTF8.GetString(DecisionJsonUtf8);
+
     /// <summary>Stands in for a grant's bearer token in the stored JSON (see <see cref="From"/>).</summary>
     internal const string RedactedToken = "[redacted]";
 
@@ -42,7 +54,7 @@ internal sealed record ChainRecord(
             decision.Identity.RunId,
             context.Channel,
             context.DeliveryId,
-            Engine.DecisionJson.ToJson(stored));
+            Engine.DecisionJson.ToUtf8(stored));
     }
 }
 
@@ -88,7 +100,7 @@ internal static class ChainHash
         Field(buffer, r.RunId);
         Field(buffer, r.Channel);
         Field(buffer, r.DeliveryId);
-        Field(buffer, r.DecisionJson);
+        Field(buffer, r.DecisionJsonUtf8);
         var hash = SHA256.HashData(buffer.WrittenSpan);
         if (buffer.Capacity > 256 * 1024) t_buffer = null;   // a rare huge record does not pin its buffer
         return hash;
@@ -107,6 +119,14 @@ internal static class ChainHash
             if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f'))) return false;
         }
         return Convert.FromHexString(hex, destination, out _, out var written) == OperationStatus.Done && written == Size;
+    }
+
+    private static void Field(ArrayBufferWriter<byte> buffer, ReadOnlySpan<byte> utf8)
+    {
+        Encoding.UTF8.GetBytes(utf8.Length.ToString(CultureInfo.InvariantCulture), buffer);
+        buffer.Write(":"u8);
+        buffer.Write(utf8);
+        buffer.Write("\n"u8);
     }
 
     private static void Field(ArrayBufferWriter<byte> buffer, string? value)

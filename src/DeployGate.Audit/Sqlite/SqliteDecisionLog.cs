@@ -320,7 +320,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                     RunId: reader.IsDBNull(7) ? null : reader.GetString(7),
                     Channel: reader.GetString(8),
                     DeliveryId: reader.IsDBNull(9) ? null : reader.GetString(9),
-                    DecisionJson: reader.GetString(10));
+                    DecisionJsonUtf8: Encoding.UTF8.GetBytes(reader.GetString(10)));   // the bytes the hash covers
                 if (chain.Next(reader.GetInt64(0), reader.GetString(3), reader.GetString(11), reader.GetString(12), record) is { } broken)
                 {
                     return broken;
@@ -572,7 +572,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         p[7].Value = (object?)r.RunId ?? DBNull.Value;
         p[8].Value = r.Channel;
         p[9].Value = (object?)r.DeliveryId ?? DBNull.Value;
-        p[10].Value = r.DecisionJson;
+        p[10].Value = r.DecisionJsonUtf8;   // bound as a blob, stored as text (the insert CASTs it): no UTF-8 copy
         p[11].Value = prevHex;
         p[12].Value = hashHex;
         try
@@ -616,10 +616,13 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             _insert.CommandText = SqliteSchema.Insert;
             _insert.Parameters.Add("$seq", SqliteType.Integer);
             foreach (var name in (ReadOnlySpan<string>)["$decision_id", "$evaluated_at", "$recorded_at", "$repository",
-                         "$environment", "$verdict", "$run_id", "$channel", "$delivery_id", "$decision_json", "$prev_hash", "$hash"])
+                         "$environment", "$verdict", "$run_id", "$channel", "$delivery_id"])
             {
                 _insert.Parameters.Add(name, SqliteType.Text);
             }
+            _insert.Parameters.Add("$decision_json", SqliteType.Blob);
+            _insert.Parameters.Add("$prev_hash", SqliteType.Text);
+            _insert.Parameters.Add("$hash", SqliteType.Text);
             return connection;
         }
         catch

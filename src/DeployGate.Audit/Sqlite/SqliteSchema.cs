@@ -45,7 +45,7 @@ internal static class SqliteSchema
         INSERT INTO decision_log (seq, decision_id, evaluated_at, recorded_at, repository, environment, verdict,
                                   run_id, channel, delivery_id, decision_json, prev_hash, hash)
         VALUES ($seq, $decision_id, $evaluated_at, $recorded_at, $repository, $environment, $verdict,
-                $run_id, $channel, $delivery_id, $decision_json, $prev_hash, $hash)
+                $run_id, $channel, $delivery_id, CAST($decision_json AS TEXT), $prev_hash, $hash)
         """;
 
     public const string Tip = "SELECT seq, hash FROM decision_log ORDER BY seq DESC LIMIT 1";
