@@ -19,6 +19,20 @@ public sealed class SqliteDecisionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task DecisionJson_IsStoredAsText_ByteForByte_NonAsciiIncluded()
+    {
+        // The insert binds the serializer's UTF-8 as a blob and CASTs it to TEXT: the column must hold text, the
+        // same text a query returns and the hash covers, whatever characters it has.
+        await using var log = _store.Open();
+        var decision = TestDecisions.Make(1, environment: "prödüction-東京");
+        await log.AppendAsync(decision, new AuditContext());
+        Assert.Equal("text", _store.Scalar<string>("SELECT typeof(decision_json) FROM decision_log"));
+        Assert.Equal(TestDecisions.StoredJson(decision), _store.Scalar<string>("SELECT decision_json FROM decision_log"));
+        Assert.Equal(TestDecisions.StoredJson(decision), Assert.Single(await log.QueryAsync(new DecisionQuery { Limit = 10 })));
+        Assert.True((await log.VerifyAsync()).Intact);
+    }
+
+    [Fact]
     public async Task AppendWhileAnotherConnectionHoldsTheWriteLock_ReturnsAtOnce_AndCommitsWhenItIsFree()
     {
         // Appending never waits for SQLite's lock on the caller's thread: the writer thread waits instead.
