@@ -6,6 +6,7 @@ using DeployGate.Benchmarks.Http;
 // `http --cli deploygate.dll --plaintext plaintext.dll [--out file.md]`: the HTTP load run (bench/run.sh).
 // `mix [instant]`: the HTTP run's example request mix decided in process (engine share of a request).
 // `audit [seconds]`: group commit of the SQLite audit log alone (records/s, batch sizes, append latency).
+// `token [N]`: the OIDC token check in process: a token never seen before, a cache hit, RSA verification alone.
 // anything else: BenchmarkDotNet (mean, error, allocations), e.g. `--filter '*'`.
 if (args.Length > 0 && args[0] == "latency")
 {
@@ -18,6 +19,10 @@ if (args.Length > 0 && args[0] == "http")
 if (args.Length > 0 && args[0] == "mix")
 {
     return MixRun.Run(args[1..]);
+}
+if (args.Length > 0 && args[0] == "token")
+{
+    return TokenRun.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20_000);
 }
 if (args.Length > 0 && args[0] == "audit")
 {

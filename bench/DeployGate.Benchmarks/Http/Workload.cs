@@ -92,7 +92,7 @@ internal sealed class Workload
     private static string Secret(string environment, string secret) =>
         new JsonObject { ["action"] = "read-secret", ["environment"] = environment, ["secret"] = secret }.ToJsonString();
 
-    private static JsonObject Claims(string baseUrl, DateTimeOffset now, int i, string repository, string workflow,
+    internal static JsonObject Claims(string baseUrl, DateTimeOffset now, int i, string repository, string workflow,
         string gitRef, string runner, string? environment)
     {
         var t = now.ToUnixTimeSeconds();

@@ -1,7 +1,4 @@
-using System.Security.Claims;
 using DeployGate.Engine;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 
 namespace DeployGate.Api;
 
@@ -23,7 +20,6 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
 {
     private static readonly TimeSpan Skew = TimeSpan.FromSeconds(60);
     private static readonly string[] RequiredClaims = ["repository", "repository_owner", "job_workflow_ref", "ref", "run_id"];
-    private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
     private readonly ValidatedTokenCache? _cache = tokenCacheSize > 0 ? new ValidatedTokenCache(tokenCacheSize) : null;
 
     /// <summary>Test hook: the cache, or null when it is off.</summary>
@@ -46,25 +42,16 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
         }
         var raw = authorization[7..].Trim();   // a miss: parsing and the cache entry need the string
 
-        JsonWebToken jwt;
-        try
-        {
-            jwt = new JsonWebToken(raw);
-        }
-        catch (Exception)
-        {
-            return TokenCheck.Fail(TokenCodes.Malformed, "the bearer token is not a JWT");
-        }
-        if (jwt.IsEncrypted) return TokenCheck.Fail(TokenCodes.Malformed, "encrypted tokens are not accepted");
+        if (!CompactJws.TryRead(raw, out var jwt, out var malformed)) return TokenCheck.Fail(TokenCodes.Malformed, malformed);
 
         // Invariant: alg is checked on the raw header before any key is touched, so `none` and HMAC
         // (key-confusion) tokens never reach signature validation.
-        if (jwt.Alg != SecurityAlgorithms.RsaSha256)
+        if (jwt.Alg != "RS256")
             return TokenCheck.Fail(TokenCodes.AlgorithmNotAllowed, $"token algorithm `{jwt.Alg}` is not allowed; only RS256");
 
         // Checked before key lookup so foreign tokens cannot make us refetch the JWKS.
         var issuer = trust.Issuer;
-        if (!jwt.TryGetPayloadValue<string>("iss", out var iss) || !string.Equals(iss, issuer, StringComparison.Ordinal))
+        if (!jwt.Claims.TryGetValue("iss", out var iss) || !string.Equals(iss, issuer, StringComparison.Ordinal))
             return TokenCheck.Fail(TokenCodes.WrongIssuer, $"token issuer `{iss}` is not `{issuer}`");
 
         if (string.IsNullOrEmpty(jwt.Kid))
@@ -76,51 +63,20 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
                 ? new TokenCheck(null, TokenCodes.IssuerKeysUnavailable, "the issuer's signing keys cannot be fetched right now", Unavailable: true)
                 : TokenCheck.Fail(TokenCodes.UnknownKey, $"token key `{jwt.Kid}` is not among the issuer's keys");
         }
+        if (!jwt.VerifyRs256(lookup.Key)) return TokenCheck.Fail(TokenCodes.BadSignature, "token signature does not verify");
 
+        // Nothing below is read before the signature verified.
         var audience = trust.Audience;
-        var parameters = new TokenValidationParameters
-        {
-            ValidIssuer = issuer,
-            ValidateIssuer = true,
-            ValidAudience = audience,
-            ValidateAudience = true,
-            IgnoreTrailingSlashWhenValidatingAudience = true,
-            RequireAudience = true,
-            IssuerSigningKey = lookup.Key,
-            TryAllIssuerSigningKeys = false,
-            ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
-            RequireSignedTokens = true,
-            // Lifetime is judged below against the request's one clock reading, not the library's clock.
-            ValidateLifetime = false,
-            RequireExpirationTime = false,
-            LogValidationExceptions = false,
-        };
-        var result = await _handler.ValidateTokenAsync(jwt, parameters);
-        if (!result.IsValid)
-        {
-            return result.Exception switch
-            {
-                SecurityTokenInvalidIssuerException => TokenCheck.Fail(TokenCodes.WrongIssuer, $"token issuer is not `{issuer}`"),
-                SecurityTokenInvalidAudienceException => TokenCheck.Fail(TokenCodes.WrongAudience, $"token audience is not `{audience}`"),
-                SecurityTokenInvalidAlgorithmException => TokenCheck.Fail(TokenCodes.AlgorithmNotAllowed, "token algorithm is not allowed; only RS256"),
-                SecurityTokenSignatureKeyNotFoundException => TokenCheck.Fail(TokenCodes.UnknownKey, $"token key `{jwt.Kid}` is not among the issuer's keys"),
-                SecurityTokenInvalidSignatureException => TokenCheck.Fail(TokenCodes.BadSignature, "token signature does not verify"),
-                _ => TokenCheck.Fail(TokenCodes.Malformed, "token cannot be validated"),
-            };
-        }
-
-        if (!jwt.TryGetPayloadValue<long>("exp", out var exp))
+        if (!HasAudience(jwt.Audiences, audience))
+            return TokenCheck.Fail(TokenCodes.WrongAudience, $"token audience is not `{audience}`");
+        if (jwt.Exp is not { } exp)
             return TokenCheck.Fail(TokenCodes.MissingClaims, "token has no numeric `exp` claim");
         if (now > DateTimeOffset.FromUnixTimeSeconds(exp) + Skew)
             return TokenCheck.Fail(TokenCodes.Expired, $"token expired at {DecisionJson.Instant(DateTimeOffset.FromUnixTimeSeconds(exp))}");
-        if (jwt.TryGetPayloadValue<long>("nbf", out var nbf) && now + Skew < DateTimeOffset.FromUnixTimeSeconds(nbf))
+        if (jwt.Nbf is { } nbf && now + Skew < DateTimeOffset.FromUnixTimeSeconds(nbf))
             return TokenCheck.Fail(TokenCodes.NotYetValid, $"token is not valid before {DecisionJson.Instant(DateTimeOffset.FromUnixTimeSeconds(nbf))}");
 
-        var claims = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var claim in jwt.Claims)
-        {
-            if (claim.ValueType == ClaimValueTypes.String) claims.TryAdd(claim.Type, claim.Value);
-        }
+        var claims = jwt.Claims;
         var missing = RequiredClaims.Where(c => !claims.TryGetValue(c, out var v) || v.Length == 0).ToList();
         if (missing.Count > 0)
             return TokenCheck.Fail(TokenCodes.MissingClaims, $"token lacks required claims: {string.Join(", ", missing.Select(m => $"`{m}`"))}");
@@ -135,10 +91,23 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
         var check = new TokenCheck(WorkloadClaims.FromDictionary(claims), null, null);
         if (_cache is not null)
         {
-            var validFrom = jwt.TryGetPayloadValue<long>("nbf", out var notBefore) ? DateTimeOffset.FromUnixTimeSeconds(notBefore) - Skew : DateTimeOffset.MinValue;
+            var validFrom = jwt.Nbf is { } notBefore ? DateTimeOffset.FromUnixTimeSeconds(notBefore) - Skew : DateTimeOffset.MinValue;
             _cache.Add(raw, new ValidatedTokenCache.Entry(check, jwt.Kid, lookup.Key, issuer, audience, validFrom,
                 DateTimeOffset.FromUnixTimeSeconds(exp) + Skew), now);
         }
         return check;
+    }
+
+    /// <summary>RFC 7519 §4.1.3: <c>aud</c> (a string or an array) must contain the gate's audience; a trailing
+    /// <c>/</c> on either side is ignored.</summary>
+    private static bool HasAudience(List<string> audiences, string? audience)
+    {
+        if (string.IsNullOrEmpty(audience)) return false;
+        var expected = audience.AsSpan().TrimEnd('/');
+        foreach (var aud in audiences)
+        {
+            if (aud.AsSpan().TrimEnd('/').Equals(expected, StringComparison.Ordinal)) return true;
+        }
+        return false;
     }
 }
