@@ -2,7 +2,8 @@
 # DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmarks (per-decision
 # timing, then BenchmarkDotNet), then the HTTP load run over loopback (deploygate serve with durable SQLite
 # audit vs a Kestrel plaintext baseline, same run).
-# Prints a markdown report and writes it to bench/results/<date>.md. About 3–4 minutes; loopback only.
+# Also: the OIDC token check in process, and the durable audit log alone (the floors the HTTP figures stand on).
+# Prints a markdown report and writes it to bench/results/<date>.md. About 4–5 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
@@ -41,6 +42,26 @@ dotnet "$bench" --filter '*' --artifacts "$artifacts" >&2
   sed -n '/^| Method/,$p' "$artifacts"/results/*-report-github.md | sed 's/\*\*//g'
 } >> "$inprocess"
 rm -rf "$artifacts"
+
+echo "== in-process token check" >&2
+{
+  echo
+  echo "The OIDC token check (\`token 20000\`): a token never seen before, a replayed one, and RSA verification alone:"
+  echo
+  echo '```'
+  dotnet "$bench" token 20000
+  echo '```'
+} | tee -a "$inprocess" >&2
+
+echo "== durable audit log alone" >&2
+{
+  echo
+  echo "The SQLite audit log alone, group commit with 1…256 concurrent appenders (\`audit 2\`), on the same disk as the HTTP runs' audit files:"
+  echo
+  echo '```'
+  dotnet "$bench" audit 2
+  echo '```'
+} | tee -a "$inprocess" >&2
 
 echo "== HTTP load run" >&2
 # The load generator shares the two cores with the server, so it must be cheap: its socket completions run

@@ -10,8 +10,8 @@ internal sealed record PhaseResult(string Phase, int Connections, double Seconds
     /// <summary>CPU seconds the server and the load generator used during the phase.</summary>
     public double ServerCpu { get; init; }
     public double GeneratorCpu { get; init; }
-    public double ServerCpuPerRequestUs => ServerCpu * 1e6 / Math.Max(1, Count);
-    public double GeneratorCpuPerRequestUs => GeneratorCpu * 1e6 / Math.Max(1, Count);
+    public double ServerCpuPerRequestUs => ServerCpu * 1e6 / Math.Max(1, Count + WarmUpAnswered);   // the CPU covers the warm-up too
+    public double GeneratorCpuPerRequestUs => GeneratorCpu * 1e6 / Math.Max(1, Count + WarmUpAnswered);
 
     /// <summary>Open loop only: decisions answered during its unmeasured warm-up.</summary>
     public long WarmUpAnswered { get; init; }
