@@ -26,9 +26,10 @@ internal sealed class CompactJws
 
     private const int MinRsaBits = 2048;
 
-    private CompactJws(string token, int signingInputLength, string alg, string? kid, Dictionary<string, string> claims,
+    private CompactJws(string token, int signingInputLength, string alg, string? kid, string? issuer, Dictionary<string, string> claims,
         List<string> audiences, long? exp, long? nbf)
     {
+        Issuer = issuer;
         Token = token;
         SigningInputLength = signingInputLength;
         Alg = alg;
@@ -48,6 +49,9 @@ internal sealed class CompactJws
     public string Alg { get; }
 
     public string? Kid { get; }
+
+    /// <summary><c>iss</c> when it is a JSON string (an array is no issuer).</summary>
+    public string? Issuer { get; }
 
     /// <summary>The payload's string-valued claims; an array claim contributes its first string element.</summary>
     public Dictionary<string, string> Claims { get; }
@@ -105,8 +109,8 @@ internal sealed class CompactJws
                 error = "the bearer token is not a JWT";
                 return false;
             }
-            if (!ReadPayload(payloadBytes, out var claims, out var audiences, out var exp, out var nbf, out error)) return false;
-            jws = new CompactJws(token, second, alg, kid, claims, audiences, exp, nbf);
+            if (!ReadPayload(payloadBytes, out var issuer, out var claims, out var audiences, out var exp, out var nbf, out error)) return false;
+            jws = new CompactJws(token, second, alg, kid, issuer, claims, audiences, exp, nbf);
             error = "";
             return true;
         }
@@ -194,10 +198,10 @@ internal sealed class CompactJws
         }
     }
 
-    private static bool ReadPayload(ReadOnlySpan<byte> json, out Dictionary<string, string> claims, out List<string> audiences,
+    private static bool ReadPayload(ReadOnlySpan<byte> json, out string? issuer, out Dictionary<string, string> claims, out List<string> audiences,
         out long? exp, out long? nbf, out string error)
     {
-        (claims, audiences, exp, nbf, error) = (new Dictionary<string, string>(24, StringComparer.Ordinal), [], null, null, "the token payload is not a JSON object");
+        (issuer, claims, audiences, exp, nbf, error) = (null, new Dictionary<string, string>(24, StringComparer.Ordinal), [], null, null, "the token payload is not a JSON object");
         try
         {
             var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 16 });
@@ -218,6 +222,7 @@ internal sealed class CompactJws
                         var value = reader.GetString()!;
                         claims.TryAdd(name, value);
                         if (name == "aud") audiences.Add(value);
+                        else if (name == "iss") issuer = value;
                         break;
                     case JsonTokenType.Number when name is "exp" or "nbf":
                         if (reader.TryGetInt64(out var seconds))

@@ -51,8 +51,8 @@ internal sealed class OidcTokenValidator(ISigningKeyProvider keys, IssuerTrust t
 
         // Checked before key lookup so foreign tokens cannot make us refetch the JWKS.
         var issuer = trust.Issuer;
-        if (!jwt.Claims.TryGetValue("iss", out var iss) || !string.Equals(iss, issuer, StringComparison.Ordinal))
-            return TokenCheck.Fail(TokenCodes.WrongIssuer, $"token issuer `{iss}` is not `{issuer}`");
+        if (!string.Equals(jwt.Issuer, issuer, StringComparison.Ordinal))
+            return TokenCheck.Fail(TokenCodes.WrongIssuer, $"token issuer `{jwt.Issuer}` is not `{issuer}`");
 
         if (string.IsNullOrEmpty(jwt.Kid))
             return TokenCheck.Fail(TokenCodes.UnknownKey, "token header has no `kid`");

@@ -74,6 +74,14 @@ public sealed class CompactJwsTests : IDisposable
     }
 
     [Fact]
+    public async Task IssuerAsAnArray_IsNoIssuer_DG3004()
+    {
+        var claims = Claims();
+        claims["iss"] = new JsonArray(Issuer);
+        Assert.Equal(TokenCodes.WrongIssuer, (await CheckAsync(Sign(claims))).Code);
+    }
+
+    [Fact]
     public async Task FractionalExp_IsNotANumericExp_DG3010()
     {
         var claims = Claims();
