@@ -264,11 +264,24 @@ internal sealed class CompactJws
     private sealed class RsaVerifier(RSAParameters parameters)
     {
         private static readonly ConditionalWeakTable<SecurityKey, RsaVerifier?> s_byKey = [];
-        private readonly ConcurrentBag<RSA> _pool = [];
+        private readonly ConcurrentQueue<RSA> _pool = new();
 
         public static RsaVerifier? For(SecurityKey key) => s_byKey.GetValue(key, Create);
 
+        /// <summary>Null for a key that cannot verify RS256 here (not RSA, malformed, or under 2,048 bits).</summary>
         private static RsaVerifier? Create(SecurityKey key)
+        {
+            try
+            {
+                return TryImport(key);
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException or CryptographicException)
+            {
+                return null;   // e.g. a JWKS entry whose `n` is not base64url: no token verifies with it
+            }
+        }
+
+        private static RsaVerifier? TryImport(SecurityKey key)
         {
             RSAParameters? p = key switch
             {
@@ -285,7 +298,7 @@ internal sealed class CompactJws
 
         public bool Verify(ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
         {
-            if (!_pool.TryTake(out var rsa))
+            if (!_pool.TryDequeue(out var rsa))
             {
                 rsa = RSA.Create();
                 rsa.ImportParameters(parameters);
@@ -300,7 +313,7 @@ internal sealed class CompactJws
             }
             finally
             {
-                if (_pool.Count < Environment.ProcessorCount * 2) _pool.Add(rsa);
+                if (_pool.Count < Environment.ProcessorCount * 2) _pool.Enqueue(rsa);
                 else rsa.Dispose();
             }
         }

@@ -109,6 +109,13 @@ public sealed class CompactJwsTests : IDisposable
     }
 
     [Fact]
+    public async Task AJwksKeyWhoseModulusIsNotBase64Url_NeverVerifies_DG3002()
+    {
+        var jwk = new JsonWebKey { Kty = "RSA", Kid = "k1", N = "not*base64url", E = "AQAB" };
+        Assert.Equal(TokenCodes.BadSignature, (await CheckAsync(Sign(Claims()), jwk)).Code);
+    }
+
+    [Fact]
     public async Task ASymmetricKey_NeverVerifies_DG3002()
     {
         var check = await CheckAsync(Sign(Claims()), new SymmetricSecurityKey(new byte[32]));
