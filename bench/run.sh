@@ -3,7 +3,7 @@
 # timing, then BenchmarkDotNet), then the HTTP load run over loopback (deploygate serve with durable SQLite
 # audit vs a Kestrel plaintext baseline, same run).
 # Also: the OIDC token check in process, and the durable audit log alone (the floors the HTTP figures stand on).
-# Prints a markdown report and writes it to bench/results/<date>.md. About 4–5 minutes; loopback only.
+# Prints a markdown report and writes it to bench/results/<date>.md. About 6 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
