@@ -102,6 +102,8 @@ public sealed class HostileInputTests(ITestOutputHelper output) : IAsyncLifetime
         yield return new("owner not allowed", () => Authorize(Token(c => { c["repository_owner"] = "evil"; c["repository"] = "evil/web"; }), Body), HttpStatusCode.Unauthorized, "DG3009");
         yield return new("payload swapped after signing", () => Authorize(SwapPayload(valid), Body), HttpStatusCode.Unauthorized, "DG3002");
         yield return new("16 KiB token", () => Authorize(new string('a', 16 * 1024) + ".b.c", Body), HttpStatusCode.Unauthorized, "DG3011");
+        yield return new("lone surrogate escape in a claim", () => Authorize(valid.Split('.')[0] + "." +
+            Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode("{\"iss\":\"\\ud800\"}") + "." + valid.Split('.')[2], Body), HttpStatusCode.Unauthorized, "DG3011");
 
         // --- path traversal in policy names (the repository claim names the policy file) ---
         foreach (var repository in (string[])["acme/../../etc/passwd", "acme/..", "acme/%2e%2e%2fsecret", "acme/web\\..\\x", "acme/we\0b", "acme/./web", "acme/web/../../x"])

@@ -195,9 +195,9 @@ internal sealed class CompactJws
             }
             return reader.TokenType == JsonTokenType.EndObject && !reader.Read();
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            return false;
+            return false;   // InvalidOperationException: GetString of a lone surrogate escape (`"\ud800"`)
         }
     }
 
@@ -256,9 +256,9 @@ internal sealed class CompactJws
             }
             return reader.TokenType == JsonTokenType.EndObject && !reader.Read();
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            return false;
+            return false;   // InvalidOperationException: GetString of a lone surrogate escape (`"\ud800"`)
         }
     }
 

@@ -146,6 +146,9 @@ public sealed class CompactJwsTests : IDisposable
         { "header alg twice", B64("{\"alg\":\"none\",\"alg\":\"RS256\",\"kid\":\"k1\"}") + "." + B64("{}") + ".c2ln" },
         { "payload iss twice", B64("{\"alg\":\"RS256\",\"kid\":\"k1\"}") + "." + B64("{\"iss\":\"https://issuer.test\",\"iss\":\"x\"}") + ".c2ln" },
         { "critical extension", B64("{\"alg\":\"RS256\",\"kid\":\"k1\",\"crit\":[\"exp\"]}") + "." + B64("{}") + ".c2ln" },
+        { "lone surrogate in a claim", B64("{\"alg\":\"RS256\",\"kid\":\"k1\"}") + "." + B64("{\"iss\":\"\\ud800\"}") + ".c2ln" },
+        { "lone surrogate in a claim name", B64("{\"alg\":\"RS256\",\"kid\":\"k1\"}") + "." + B64("{\"\\udc00\":\"x\"}") + ".c2ln" },
+        { "lone surrogate in the header", B64("{\"alg\":\"\\ud800\",\"kid\":\"k1\"}") + "." + B64("{}") + ".c2ln" },
     };
 
     [Theory]
