@@ -294,9 +294,25 @@ internal sealed class CompactJws
                 RsaSecurityKey { Parameters.Modulus: not null } rsaKey => new RSAParameters { Modulus = rsaKey.Parameters.Modulus, Exponent = rsaKey.Parameters.Exponent },
                 _ => null,
             };
-            if (p is not { Modulus: { } modulus, Exponent.Length: > 0 }) return null;
-            var bits = (modulus.Length - modulus.AsSpan().IndexOfAnyExcept((byte)0)) * 8;   // leading zero bytes do not count
-            return modulus.AsSpan().IndexOfAnyExcept((byte)0) >= 0 && bits >= MinRsaBits ? new RsaVerifier(p.Value) : null;
+            if (p is not { Modulus.Length: > 0, Exponent.Length: > 0 }) return null;
+            var first = RSA.Create();
+            try
+            {
+                first.ImportParameters(p.Value);   // imported here, so a key RSA refuses fails once, not on a request
+                if (first.KeySize < MinRsaBits)
+                {
+                    first.Dispose();
+                    return null;
+                }
+            }
+            catch
+            {
+                first.Dispose();
+                throw;
+            }
+            var verifier = new RsaVerifier(p.Value);
+            verifier._pool.Enqueue(first);
+            return verifier;
         }
 
         public bool Verify(ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
