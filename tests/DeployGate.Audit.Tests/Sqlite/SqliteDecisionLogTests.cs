@@ -60,10 +60,23 @@ public sealed class SqliteDecisionLogTests : IDisposable
         await using var log = _store.Open();
         var n = 0;
         long longest = 0;
-        while (longest < SqliteDecisionLog.RestartFrames && n < 20_000)
+        // An open read snapshot keeps every checkpoint from finishing, so the WAL must grow. Without it, whether it
+        // reached RestartFrames depended on the machine: on a slow disk the checkpointer kept it short (3,910 frames
+        // after 20,000 appends in one CI run).
+        using (var reader = _store.Raw())
+        using (var snapshot = reader.BeginTransaction(deferred: true))
         {
-            await log.AppendAsync(TestDecisions.Make(++n), new AuditContext());
-            if (n % 100 == 0) longest = Math.Max(longest, WalFrames());
+            using (var read = reader.CreateCommand())
+            {
+                read.Transaction = snapshot;
+                read.CommandText = "SELECT count(*) FROM decision_log";
+                read.ExecuteScalar();
+            }
+            while (longest < SqliteDecisionLog.RestartFrames && n < 20_000)
+            {
+                await log.AppendAsync(TestDecisions.Make(++n), new AuditContext());
+                if (n % 100 == 0) longest = Math.Max(longest, WalFrames());
+            }
         }
         Assert.True(longest >= SqliteDecisionLog.RestartFrames, $"the WAL reached only {longest} frames in {n} appends");
 
