@@ -17,7 +17,8 @@ public class DecisionBenchmarks
     private Scenario[] _scenarios = null!;
     private Scenario _current = null!;
 
-    [Params("example/deploy", "example/read-secret", "large/deploy", "large/read-secret", "example/deploy-night", "large/deploy-night")]
+    [Params("example/deploy", "example/read-secret", "large/deploy", "large/read-secret", "example/deploy-night", "large/deploy-night",
+        "example/deploy-frozen", "large/deploy-frozen", "example/deploy-anytime", "large/deploy-anytime")]
     public string Scenario { get; set; } = "example/deploy";
 
     [GlobalSetup]
@@ -25,8 +26,9 @@ public class DecisionBenchmarks
     {
         _scenarios = Benchmarks.Scenario.All();
         _current = _scenarios.Single(s => s.Name == Scenario);
-        var expected = Scenario.EndsWith("-night", StringComparison.Ordinal) ? Verdict.Deny : Verdict.Allow;
-        if (_current.Decide().Verdict != expected) throw new InvalidOperationException($"{Scenario} must be {expected}");
+        var expected = Scenario.EndsWith("-night", StringComparison.Ordinal) || Scenario.EndsWith("-frozen", StringComparison.Ordinal) ? "deny"
+            : Scenario.EndsWith("-anytime", StringComparison.Ordinal) ? "mixed" : "allow";
+        if (_current.VerdictLabel != expected) throw new InvalidOperationException($"{Scenario} must be {expected}");
     }
 
     [Benchmark]

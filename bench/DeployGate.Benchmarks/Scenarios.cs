@@ -14,13 +14,41 @@ internal sealed class Scenario
     public required WorkloadClaims Claims { get; init; }
     public required DateTimeOffset At { get; init; }
 
-    public Decision Decide() => Evaluator.Evaluate(Policy, Request, Claims, At, "dec_bench");
+    /// <summary>When set, each decision is at the next of these instants (cycled) instead of <see cref="At"/>.</summary>
+    public DateTimeOffset[]? Instants { get; init; }
+
+    private int _next;
+
+    /// <summary>The verdict column: the one verdict at <see cref="At"/>, or "mixed" over <see cref="Instants"/>.</summary>
+    public string VerdictLabel => Instants is null ? DecisionJson.VerdictName(Decide().Verdict) : "mixed";
+
+    public Decision Decide()
+    {
+        if (Instants is not { } instants) return Evaluator.Evaluate(Policy, Request, Claims, At, "dec_bench");
+        var at = instants[_next];
+        _next = (_next + 1) % instants.Length;
+        return Evaluator.Evaluate(Policy, Request, Claims, at, "dec_bench");
+    }
+
+    /// <summary>4,096 instants anywhere in the year from <see cref="Monday"/> (seeded): two decisions in a row
+    /// almost never share a window's or freeze's open or closed span, so what the engine remembers between requests
+    /// rarely helps
+    /// (what <c>deploygate explain</c> over arbitrary instants costs). Real traffic is in the order of the clock.</summary>
+    private static DateTimeOffset[] AnyTime()
+    {
+        var random = new Random(20261123);
+        return [.. Enumerable.Range(0, 4096).Select(_ => Monday.AddSeconds(random.NextInt64(365L * 24 * 3600)))];
+    }
 
     // Monday 2026-11-23 10:00 CET: inside business hours, no freeze, delegation active.
     private static readonly DateTimeOffset Monday = new(2026, 11, 23, 9, 0, 0, TimeSpan.Zero);
 
     // Wednesday 2026-11-25 03:00 CET: outside every window, so a deny must say when it would next be allowed.
     private static readonly DateTimeOffset Night = new(2026, 11, 25, 2, 0, 0, TimeSpan.Zero);
+
+    // Monday 2026-12-21 10:00 CET: inside business hours but in the year-end freeze (until 2027-01-04), so a deny must
+    // say when the freeze ends and the first window after it opens.
+    private static readonly DateTimeOffset Frozen = new(2026, 12, 21, 9, 0, 0, TimeSpan.Zero);
 
     public static Scenario[] All()
     {
@@ -41,6 +69,14 @@ internal sealed class Scenario
             new() { Name = "example/deploy-night", Policy = example, At = Night, Claims = release,
                     Request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1") },
             new() { Name = "large/deploy-night", Policy = large, At = Night, Claims = largeClaims,
+                    Request = new DecisionRequest(GateAction.Deploy, "env-137", Target: "aks/env-137-eu") },
+            new() { Name = "example/deploy-frozen", Policy = example, At = Frozen, Claims = release,
+                    Request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1") },
+            new() { Name = "large/deploy-frozen", Policy = large, At = Frozen, Claims = largeClaims,
+                    Request = new DecisionRequest(GateAction.Deploy, "env-137", Target: "aks/env-137-eu") },
+            new() { Name = "example/deploy-anytime", Policy = example, At = Monday, Instants = AnyTime(), Claims = release,
+                    Request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1") },
+            new() { Name = "large/deploy-anytime", Policy = large, At = Monday, Instants = AnyTime(), Claims = largeClaims,
                     Request = new DecisionRequest(GateAction.Deploy, "env-137", Target: "aks/env-137-eu") },
         ];
     }

@@ -153,7 +153,7 @@ public static class Evaluator
             }
         }
         var breakGlassInEffect = breakGlassAsked && breakGlassHeld;
-        checks[4] = WindowCheck(env, rule, now, out var windowOpens);
+        checks[4] = WindowCheck(env, rule, action, now, out var windowDenial);
         checks[5] = FreezeCheck(env, action, now);
         if (checks[4].Result == CheckResult.Fail || checks[5].Result == CheckResult.Fail)
         {
@@ -182,25 +182,9 @@ public static class Evaluator
         }
 
         DateTimeOffset? next = null;
-        if (deny && onlyTime && env is not null && checks[5].Result != CheckResult.Fail && windowOpens is { } opens
-            && !AnyFreezeMeets(env, action, now, opens))
+        if (deny && onlyTime && env is not null && rule is not null)
         {
-            // Only the window failed, and no freeze touches [now, opens]: the first allowed instant is the window's
-            // opening, which the window check has already found (the timeline below gives the same answer, slower).
-            next = opens;
-        }
-        else if (deny && onlyTime && env is not null)
-        {
-            // Look a little ahead first: most windows open within days, and the scan's cost grows with its span.
-            foreach (var span in Horizons.Growing(Timeline.Horizon))
-            {
-                var open = TimelineBuilder.Open(env, action, request.Secret, now, now + span);
-                if (open.Count > 0)
-                {
-                    next = open[0].Start > now ? open[0].Start : now;
-                    break;
-                }
-            }
+            next = NextAllowed(env, rule, action, request.Secret, now, checks[5].Result == CheckResult.Fail ? null : windowDenial);
         }
 
         var identities = new string[matched.Count];
@@ -215,6 +199,36 @@ public static class Evaluator
             next,
             breakGlass,
             policy.Ref);
+    }
+
+    /// <summary>The first instant at or after <paramref name="now"/> at which the time checks pass, or null within the
+    /// horizon; asked only when they alone deny. Remembered per rule (<see cref="ClosedSpan"/>).</summary>
+    private static DateTimeOffset? NextAllowed(EnvironmentDef env, AccessRule rule, GateAction action, string? secret,
+        DateTimeOffset now, WindowDenial? windowOnly)
+    {
+        if (rule.LastClosedSpan is { } closed && closed.Covers(now)) return closed.Next;
+        DateTimeOffset? next = null;
+        if (windowOnly is { OpensFrozen: false })
+        {
+            // Only the window failed, and no freeze covers its opening: the windows stay closed until then and the
+            // time checks pass at it, so it is the first allowed instant (the timeline below gives the same answer, slower).
+            next = windowOnly.Opens;
+        }
+        else
+        {
+            // Look a little ahead first: most windows open within days, and the scan's cost grows with its span.
+            foreach (var span in Horizons.Growing(Timeline.Horizon))
+            {
+                var open = TimelineBuilder.Open(env, action, secret, now, now + span);
+                if (open.Count > 0)
+                {
+                    next = open[0].Start > now ? open[0].Start : now;
+                    break;
+                }
+            }
+        }
+        if (next is { } n && n > now) rule.LastClosedSpan = new ClosedSpan(now, n);
+        return next;
     }
 
     private static string BreakGlassHint(EnvironmentDef? env) => env is null || env.BreakGlassRoles.Length == 0
@@ -277,15 +291,24 @@ public static class Evaluator
         return rule.SecretPass[rule.Names!.FirstMatch(request.Secret)];
     }
 
-    private static Check WindowCheck(EnvironmentDef? env, AccessRule? rule, DateTimeOffset now, out DateTimeOffset? opens)
+    /// <summary>Passes inside any of the rule's windows; else fails naming the first opening, and
+    /// <paramref name="denial"/> holds it (null when none opens within the horizon). A deny inside the span of the
+    /// rule's last one is that one (<see cref="WindowDenial"/>): no search, no new message.</summary>
+    private static Check WindowCheck(EnvironmentDef? env, AccessRule? rule, GateAction action, DateTimeOffset now, out WindowDenial? denial)
     {
-        opens = null;
+        denial = null;
         if (env is null || rule is null) return new("window", CheckResult.NotApplicable, null, "no rule applies");
         if (rule.Windows.Length == 0) return NoWindowLimit;
         foreach (var w in rule.Windows)
         {
             if (w.Contains(now)) return w.WindowPass;
         }
+        if (rule.LastWindowDenial is { } last && last.Covers(now))
+        {
+            denial = last;
+            return last.Check;
+        }
+        DateTimeOffset? opens = null;
         TimeRule? soonest = null;
         foreach (var w in rule.Windows)
         {
@@ -300,49 +323,55 @@ public static class Evaluator
             : rule.Windows.Length == 1
                 ? string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {WallClock.InZone(opens.Value, soonest!.Zone):yyyy-MM-dd'T'HH:mm:sszzz}")
                 : string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {WallClock.InZone(opens.Value, soonest!.Zone):yyyy-MM-dd'T'HH:mm:sszzz} (`{soonest.Name}`, {soonest.ZoneId})");
-        return new("window", CheckResult.Fail, "DG2104", message);
+        var check = new Check("window", CheckResult.Fail, "DG2104", message);
+        if (opens is { } o) rule.LastWindowDenial = denial = new WindowDenial(now, o, check, FrozenAt(env, action, o));
+        return check;
     }
 
-    [ThreadStatic] private static List<OpenInterval>? t_freezeScratch;   // reused: a deny allocates as little as it can
-
-    /// <summary>Whether any freeze of <paramref name="action"/> in <paramref name="env"/> has an interval meeting
-    /// [<paramref name="from"/>, <paramref name="until"/>] (touching counts: this only chooses the fast path).</summary>
-    private static bool AnyFreezeMeets(EnvironmentDef env, GateAction action, DateTimeOffset from, DateTimeOffset until)
+    /// <summary>Whether a freeze of <paramref name="action"/> in <paramref name="env"/> covers <paramref name="t"/>, from
+    /// the sets themselves (a request's own instant is what the freezes' remembered spans are for).</summary>
+    private static bool FrozenAt(EnvironmentDef env, GateAction action, DateTimeOffset t)
     {
-        var freezes = env.FreezesFor(action);
-        if (freezes.Length == 0) return false;
-        var intervals = t_freezeScratch ??= [];
-        intervals.Clear();
-        foreach (var f in freezes) f.Rule.Set.AddIntervals(from, until.AddTicks(1), intervals);
-        foreach (var i in intervals)
+        foreach (var f in env.FreezesFor(action))
         {
-            if (i.End >= from && i.Start <= until && i.End > i.Start) return true;
+            if (f.Rule.Set.Contains(t, out _)) return true;
         }
         return false;
     }
 
+    /// <summary>Passes unless a freeze covers <paramref name="now"/>; the failure names the first and when it ends.
+    /// Remembered per environment and action until any freeze's membership may change (<see cref="TimedCheck"/>).</summary>
     private static Check FreezeCheck(EnvironmentDef? env, GateAction action, DateTimeOffset now)
     {
         if (env is null) return new("freeze", CheckResult.NotApplicable, null, "no environment to freeze");
         FreezeDef? first = null;
         var count = 0;
-        foreach (var f in env.FreezesFor(action))
+        var freezes = env.FreezesFor(action);
+        foreach (var f in freezes)
         {
             if (!f.Rule.Contains(now)) continue;
             first ??= f;
             count++;
         }
         if (first is null) return FreezePass;
+        if (env.LastFreezeDeny(action) is { } last && last.Covers(now)) return last.Check;
+
         var until = first.Rule.CloseAfter(now, Timeline.Horizon);
         var message = until is null
             ? $"frozen by `{first.Name}` for the next 366 days"
-            : $"frozen by `{first.Name}` until {Local(until.Value, first.Rule.Zone)}";
+            : string.Create(Invariant, $"frozen by `{first.Name}` until {WallClock.InZone(until.Value, first.Rule.Zone):yyyy-MM-dd'T'HH:mm:sszzz}");
         if (count > 1) message += $" (and {count - 1} more freeze{(count > 2 ? "s" : "")})";
-        return new("freeze", CheckResult.Fail, "DG2105", message);
-    }
+        var check = new Check("freeze", CheckResult.Fail, "DG2105", message);
 
-    /// <summary>An instant in the zone's local time with its offset, e.g. <c>2026-11-23T09:00:00+01:00</c>.</summary>
-    /// <remarks>The window message formats the same inline (no intermediate string).</remarks>
-    internal static string Local(DateTimeOffset t, TimeZoneInfo zone) =>
-        WallClock.InZone(t, zone).ToString("yyyy-MM-dd'T'HH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
+        // Which freezes cover an instant, and so this failure, stays the same until the first of them may change
+        // (each Contains above left the span it knows); CloseAfter of the first is constant on its own span.
+        DateTimeOffset? same = null;
+        foreach (var f in freezes)
+        {
+            if (f.Rule.KnownUntil(now) is not { } known) { same = null; break; }
+            if (same is null || known < same) same = known;
+        }
+        if (same is { } end && end > now) env.RememberFreezeDeny(action, new TimedCheck(now, end, check));
+        return check;
+    }
 }

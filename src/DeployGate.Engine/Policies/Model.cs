@@ -50,7 +50,40 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
     public ITimeSet Set { get; } = set;
     public Check WindowPass { get; } = new("window", CheckResult.Pass, null, $"inside window `{name}` ({zoneId})");
 
-    public bool Contains(DateTimeOffset t) => Set.Contains(t);
+    /// <summary>A span of time on which membership is known and constant: inside (an interval of the set covering the
+    /// last instant asked) or outside (from an instant outside the set up to the set's next opening, or up to the
+    /// horizon when none was found). It saves the time-zone conversions and the search that every request in the same
+    /// span would repeat (requests come in the order of the clock, and a window or freeze stays open or closed for hours).</summary>
+    private sealed class Segment(DateTimeOffset from, DateTimeOffset until, bool inside, bool untilIsOpening)
+        : KnownSpan(from, until)
+    {
+        public bool Inside { get; } = inside;
+        /// <summary>Outside only: <see cref="KnownSpan.Until"/> is the set's next opening (not the horizon's end).</summary>
+        public bool UntilIsOpening { get; } = untilIsOpening;
+    }
+
+    private Segment? _segment;
+
+    public bool Contains(DateTimeOffset t)
+    {
+        var s = Volatile.Read(ref _segment);
+        return s is not null && s.Covers(t) ? s.Inside : Learn(t).Inside;
+    }
+
+    /// <summary>Until when the membership of <paramref name="t"/> is known to stay what <see cref="Contains"/> said
+    /// (the end of the remembered segment covering it), or null when none does.</summary>
+    public DateTimeOffset? KnownUntil(DateTimeOffset t) => Volatile.Read(ref _segment) is { } s && s.Covers(t) ? s.Until : null;
+
+    /// <summary>Membership of <paramref name="t"/> and how far it lasts, computed from the set and remembered.</summary>
+    private Segment Learn(DateTimeOffset t)
+    {
+        Segment s;
+        if (Set.Contains(t, out var covering)) s = new(covering.Start, covering.End, inside: true, untilIsOpening: false);
+        else if (Search(t, Timeline.Horizon) is { } opens) s = new(t, opens, inside: false, untilIsOpening: true);
+        else s = new(t, t + Timeline.Horizon, inside: false, untilIsOpening: false);
+        Volatile.Write(ref _segment, s);
+        return s;
+    }
 
     public List<OpenInterval> IntervalsIn(DateTimeOffset from, DateTimeOffset to)
     {
@@ -62,12 +95,23 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
     [ThreadStatic] private static List<OpenInterval>? t_scratch;   // reused: a deny allocates as little as it can
 
     /// <summary>The first opening at or after <paramref name="t"/> within the horizon, or null. Precondition:
-    /// <paramref name="t"/> is outside the set (the window check asks only then). Outside it, the first start at or
-    /// after t among the raw intervals is the first start of the merged ones (a merged interval starting earlier
-    /// and reaching it would contain t), so no sort and no merge are needed.</summary>
+    /// <paramref name="t"/> is outside the set (the window check asks only then). Answered from the remembered
+    /// segment when it covers <paramref name="t"/> (no opening lies between its start and its end).</summary>
     public DateTimeOffset? NextOpening(DateTimeOffset t, TimeSpan horizon)
     {
-        System.Diagnostics.Debug.Assert(!Set.Contains(t), "NextOpening is asked only outside the set");
+        System.Diagnostics.Debug.Assert(!Set.Contains(t, out _), "NextOpening is asked only outside the set");
+        var s = Volatile.Read(ref _segment);
+        if (s is null || !s.Covers(t)) s = Learn(t);
+        if (s.Inside) return Search(t, horizon);   // precondition broken: answer as the set says, remember nothing
+        if (s.UntilIsOpening) return s.Until < t + horizon ? s.Until : null;
+        return t + horizon <= s.Until ? null : Search(t, horizon);   // none before s.Until; look past it only if asked to
+    }
+
+    /// <summary><see cref="NextOpening"/> from the set. Outside the set, the first start at or after t among the raw
+    /// intervals is the first start of the merged ones (a merged interval starting earlier and reaching it would
+    /// contain t), so no sort and no merge are needed.</summary>
+    internal DateTimeOffset? Search(DateTimeOffset t, TimeSpan horizon)
+    {
         var found = t_scratch ??= [];
         foreach (var span in Scheduling.Horizons.Growing(horizon))
         {
@@ -83,12 +127,21 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
         return null;
     }
 
-    /// <summary>When the interval covering <paramref name="t"/> ends (merged), or null if beyond the horizon.</summary>
+    private Segment? _closing;   // inside only: [an instant asked, the end of the merged interval covering it)
+
+    /// <summary>When the interval covering <paramref name="t"/> ends (merged), or null if beyond the horizon. A merged
+    /// interval found whole (ending within the horizon) is remembered: every later instant of it closes at its end.</summary>
     public DateTimeOffset? CloseAfter(DateTimeOffset t, TimeSpan horizon)
     {
+        if (Volatile.Read(ref _closing) is { } known && known.Covers(t)) return known.Until < t + horizon ? known.Until : null;
         foreach (var i in IntervalsIn(t, t + horizon))
         {
-            if (i.Start <= t && t < i.End) return i.End < t + horizon ? i.End : null;
+            if (i.Start <= t && t < i.End)
+            {
+                if (i.End >= t + horizon) return null;
+                Volatile.Write(ref _closing, new Segment(t, i.End, inside: true, untilIsOpening: false));
+                return i.End;
+            }
         }
         return null;
     }
@@ -119,6 +172,26 @@ internal sealed class AccessRule(string[] roles, TimeRule[] windows, GlobSet? ta
     public Check[] TargetPass { get; } = Passes("target", "target matches approved", targets);
     public Check[] SecretPass { get; } = Passes("secret", "secret matches", names);
 
+    private WindowDenial? _lastWindowDenial;
+
+    /// <summary>The window check's last deny of this rule, valid from the instant it was made until the opening it
+    /// names (see <see cref="WindowDenial"/>); null until one was made.</summary>
+    public WindowDenial? LastWindowDenial
+    {
+        get => Volatile.Read(ref _lastWindowDenial);
+        set => Volatile.Write(ref _lastWindowDenial, value);
+    }
+
+    private ClosedSpan? _lastClosedSpan;
+
+    /// <summary>The last <c>next_allowed_at</c> found for this rule, valid from the instant it was asked for until
+    /// that answer (see <see cref="ClosedSpan"/>); null until one was found.</summary>
+    public ClosedSpan? LastClosedSpan
+    {
+        get => Volatile.Read(ref _lastClosedSpan);
+        set => Volatile.Write(ref _lastClosedSpan, value);
+    }
+
     /// <summary>The windows as a deny names them: <c>window `a` (Europe/Berlin)</c> or <c>windows `a`, `b`</c>.</summary>
     public string WindowsLabel { get; } = windows.Length == 1
         ? $"window `{windows[0].Name}` ({windows[0].ZoneId})"
@@ -126,6 +199,46 @@ internal sealed class AccessRule(string[] roles, TimeRule[] windows, GlobSet? ta
 
     private static Check[] Passes(string check, string text, GlobSet? globs) =>
         globs is null ? [] : [.. globs.Globs.Select(g => new Check(check, CheckResult.Pass, null, $"{text} `{g.Pattern}`"))];
+}
+
+/// <summary>A span of time, [<see cref="From"/>, <see cref="Until"/>), on which something the engine worked out holds
+/// at every instant: what a compiled policy remembers between requests (each a pure function of the instant, so
+/// remembering changes no answer). Immutable, and published with one reference write: a reader on another thread
+/// sees a whole span or the one before it.</summary>
+internal abstract class KnownSpan(DateTimeOffset from, DateTimeOffset until)
+{
+    public DateTimeOffset From { get; } = from;
+    public DateTimeOffset Until { get; } = until;
+
+    public bool Covers(DateTimeOffset t) => From <= t && t < Until;
+}
+
+/// <summary>A check's result that holds for every instant of the span.</summary>
+internal class TimedCheck(DateTimeOffset from, DateTimeOffset until, Check check) : KnownSpan(from, until)
+{
+    public Check Check { get; } = check;
+}
+
+/// <summary>A window check that failed at <see cref="KnownSpan.From"/>, with <see cref="Opens"/> the first opening of
+/// any of the rule's windows after it. No window of the rule has an opening in [From, Opens), and none contains From,
+/// so none contains any instant of that span and the first opening after each of them is still <see cref="Opens"/>:
+/// the same failed check, with the same message, for every request in it.</summary>
+/// <param name="opensFrozen">Whether a freeze of the rule's environment and action covers <see cref="Opens"/> (then
+/// the first allowed instant is later, and the timeline finds it). A rule belongs to one environment and one action
+/// (the compiler makes one per <c>deploy</c> and per <c>secrets</c> item), so its freezes are fixed.</param>
+internal sealed class WindowDenial(DateTimeOffset from, DateTimeOffset opens, Check check, bool opensFrozen)
+    : TimedCheck(from, opens, check)
+{
+    public DateTimeOffset Opens => Until;
+    public bool OpensFrozen { get; } = opensFrozen;
+}
+
+/// <summary>The time checks of a rule (its windows, its environment's freezes for its action) fail on all of
+/// [<see cref="KnownSpan.From"/>, <see cref="Next"/>) and pass at <see cref="Next"/>: the first allowed instant after
+/// any instant of that span is <see cref="Next"/>, so a deny in it needs no timeline search.</summary>
+internal sealed class ClosedSpan(DateTimeOffset from, DateTimeOffset next) : KnownSpan(from, next)
+{
+    public DateTimeOffset Next => Until;
 }
 
 internal sealed class EnvironmentDef(
@@ -148,6 +261,17 @@ internal sealed class EnvironmentDef(
         : $"environment `{info.Name}` is defined and the job runs in GitHub environment `{requiredGitHubEnvironment}`");
 
     public FreezeDef[] FreezesFor(GateAction action) => action == GateAction.Deploy ? deployFreezes : secretFreezes;
+
+    private TimedCheck? _deployFreezeDeny;
+    private TimedCheck? _secretFreezeDeny;
+
+    /// <summary>The freeze check's last failure for <paramref name="action"/> here, with the span on which every
+    /// freeze's membership, and so the failure and its message, stays the same; null until one was made.</summary>
+    public TimedCheck? LastFreezeDeny(GateAction action) =>
+        Volatile.Read(ref action == GateAction.Deploy ? ref _deployFreezeDeny : ref _secretFreezeDeny);
+
+    public void RememberFreezeDeny(GateAction action, TimedCheck deny) =>
+        Volatile.Write(ref action == GateAction.Deploy ? ref _deployFreezeDeny : ref _secretFreezeDeny, deny);
 
     /// <summary>The rule that governs a request: the deploy rule, or the first secret rule whose names match.</summary>
     public AccessRule? RuleFor(GateAction action, string? secret)

@@ -6,7 +6,9 @@ namespace DeployGate.Engine.Scheduling;
 /// <see cref="AddIntervals"/> are two views of the same set and must never disagree.</summary>
 internal interface ITimeSet
 {
-    bool Contains(DateTimeOffset t);
+    /// <summary>Whether <paramref name="t"/> is in the set, and if so an interval of the set that covers it (each of
+    /// its instants is in the set; <see cref="Policies.TimeRule"/> remembers it).</summary>
+    bool Contains(DateTimeOffset t, out OpenInterval covering);
 
     /// <summary>Adds every interval of the set that overlaps [from, to) (unclipped).</summary>
     void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into);
@@ -29,7 +31,7 @@ internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, T
         return _occurrences.Put(day, new OpenInterval(open, close));
     }
 
-    public bool Contains(DateTimeOffset t)
+    public bool Contains(DateTimeOffset t, out OpenInterval covering)
     {
         var today = WallClock.ToWall(t, zone).Date;
         // An occurrence lasts less than two days of wall time, so only yesterday's and today's can cover t.
@@ -37,8 +39,13 @@ internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, T
         {
             if (!Opens(day)) continue;
             var o = Occurrence(day);
-            if (o.Start <= t && t < o.End) return true;
+            if (o.Start <= t && t < o.End)
+            {
+                covering = o;
+                return true;
+            }
         }
+        covering = default;
         return false;
     }
 
@@ -64,8 +71,9 @@ internal sealed class CronSet(TimeZoneInfo zone, CrontabSchedule schedule, TimeS
     // starting the occurrence scan this much earlier finds every opening that can still be open.
     private static readonly TimeSpan Slack = TimeSpan.FromHours(4);
 
-    public bool Contains(DateTimeOffset t)
+    public bool Contains(DateTimeOffset t, out OpenInterval covering)
     {
+        covering = default;
         var wall = WallClock.ToWall(t - duration, zone) - Slack;
         var end = WallClock.ToWall(t, zone) + Slack;
         while (true)
@@ -74,7 +82,11 @@ internal sealed class CronSet(TimeZoneInfo zone, CrontabSchedule schedule, TimeS
             if (next >= end) return false;
             var open = WallClock.ToInstant(next, zone);
             if (open > t) return false;
-            if (t < open + duration) return true;
+            if (t < open + duration)
+            {
+                covering = new OpenInterval(open, open + duration);
+                return true;
+            }
             wall = next;
         }
     }
@@ -105,7 +117,11 @@ internal sealed class AbsoluteSet(DateTimeOffset from, DateTimeOffset until) : I
     public DateTimeOffset From => from;
     public DateTimeOffset Until => until;
 
-    public bool Contains(DateTimeOffset t) => from <= t && t < until;
+    public bool Contains(DateTimeOffset t, out OpenInterval covering)
+    {
+        covering = new OpenInterval(from, until);
+        return from <= t && t < until;
+    }
 
     public void AddIntervals(DateTimeOffset start, DateTimeOffset end, List<OpenInterval> into)
     {
@@ -129,15 +145,20 @@ internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> 
             WallClock.ToInstant(d.AddDays(1).ToDateTime(TimeOnly.MinValue), zone)));
     }
 
-    public bool Contains(DateTimeOffset t)
+    public bool Contains(DateTimeOffset t, out OpenInterval covering)
     {
         var today = DateOnly.FromDateTime(WallClock.ToWall(t, zone));
         for (var d = today.AddDays(-1); d <= today.AddDays(1); d = d.AddDays(1))
         {
             if (!_dates.Contains(d)) continue;
             var i = Day(d);
-            if (i.Start <= t && t < i.End) return true;
+            if (i.Start <= t && t < i.End)
+            {
+                covering = i;
+                return true;
+            }
         }
+        covering = default;
         return false;
     }
 

@@ -8,7 +8,7 @@ namespace DeployGate.Engine.Tests.Scheduling;
 /// failing check; and <c>next_allowed_at</c> is the first instant the time checks pass.</summary>
 public sealed class TimelinePropertyTests
 {
-    private static readonly string[] Zones =
+    internal static readonly string[] Zones =
         ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Sao_Paulo", "Asia/Kolkata", "Pacific/Chatham", "UTC"];
     private static readonly string[] Days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -98,7 +98,7 @@ public sealed class TimelinePropertyTests
         }
     }
 
-    private static string RandomPolicy(Random r, string zone)
+    internal static string RandomPolicy(Random r, string zone)
     {
         var b = new StringBuilder();
         b.AppendLine("version: 1").AppendLine(CultureInfo.InvariantCulture, $"timezone: {zone}");

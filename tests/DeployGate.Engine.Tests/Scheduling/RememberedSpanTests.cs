@@ -1,0 +1,185 @@
+using DeployGate.Engine.Policies;
+
+namespace DeployGate.Engine.Tests.Scheduling;
+
+/// <summary>A compiled policy remembers, per window and freeze, the span its last answer holds for, and per rule its
+/// last window deny (<see cref="TimeRule"/>, <see cref="WindowDenial"/>). These must never change an answer: the same
+/// policy asked over and over, in and out of the clock's order, decides exactly as a policy compiled afresh for each
+/// request does.</summary>
+public sealed class RememberedSpanTests
+{
+    private static readonly DecisionRequest Deploy = new(GateAction.Deploy, "e", "t");
+
+    [Theory]
+    [InlineData(11)]
+    [InlineData(12)]
+    [InlineData(13)]
+    [InlineData(14)]
+    public void RandomPolicies_DecideAsAFreshCompileDoes_InAnyOrder(int seed)
+    {
+        var random = new Random(seed);
+        var remembered = 0;
+        for (var p = 0; p < 40; p++)
+        {
+            var zone = TimelinePropertyTests.Zones[random.Next(TimelinePropertyTests.Zones.Length)];
+            var yaml = TimelinePropertyTests.RandomPolicy(random, zone);
+            var warm = TestSupport.Compile(yaml);
+            foreach (var t in Walk(random, warm))
+            {
+                var fresh = TestSupport.Compile(yaml);
+                var expected = DecisionJson.ToJson(Evaluator.Evaluate(fresh, Deploy, TestSupport.Claims(), t, "dec_span"));
+                var actual = DecisionJson.ToJson(Evaluator.Evaluate(warm, Deploy, TestSupport.Claims(), t, "dec_span"));
+                Assert.True(expected == actual, $"at {t:o} with policy:\n{yaml}\nfresh: {expected}\nwarm:  {actual}");
+                remembered++;
+            }
+        }
+        Assert.True(remembered >= 40 * 60);
+    }
+
+    [Fact]
+    public void ExamplePolicy_DecidesAsAFreshCompileDoes_ForEveryRule_OverAWeekInTheClocksOrder()
+    {
+        var yaml = File.ReadAllText(TestSupport.ExamplePath);
+        var warm = TestSupport.Compile(yaml);
+        var claims = TestSupport.Claims(environment: "production");
+        DecisionRequest[] requests =
+        [
+            new(GateAction.Deploy, "production", Target: "aks/prod-eu-1"),
+            new(GateAction.ReadSecret, "production", Secret: "prod/db/password"),
+            new(GateAction.ReadSecret, "production", Secret: "prod/warehouse/orders"),
+            new(GateAction.Deploy, "staging", Target: "aks/staging-1"),
+        ];
+        // Every 37 minutes across the year-end freeze's start and the Christmas holidays, both sides of midnight.
+        for (var t = TestSupport.At("2026-12-16T06:00:00Z"); t < TestSupport.At("2026-12-27T00:00:00Z"); t = t.AddMinutes(37))
+        {
+            var fresh = TestSupport.Compile(yaml);
+            foreach (var request in requests)
+            {
+                var expected = DecisionJson.ToJson(Evaluator.Evaluate(fresh, request, claims, t, "dec_span"));
+                var actual = DecisionJson.ToJson(Evaluator.Evaluate(warm, request, claims, t, "dec_span"));
+                Assert.True(expected == actual, $"{request.Action} {request.Secret} at {t:o}\nfresh: {expected}\nwarm:  {actual}");
+            }
+        }
+    }
+
+    [Fact]
+    public void WindowDeny_IsRemembered_UntilTheOpeningItNames_AndNotBeyond()
+    {
+        var policy = TestSupport.Example();
+        var claims = TestSupport.Claims(environment: "production");
+        var request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1");
+        Decision At(string instant) => Evaluator.Evaluate(policy, request, claims, TestSupport.At(instant), "dec_span");
+        static Check Window(Decision d) => d.Checks.Single(c => c.Name == "window");
+
+        var evening = At("2026-11-24T17:00:00Z");               // Tue 18:00 Berlin: closed since 17:00
+        var night = At("2026-11-25T07:59:59.9999999Z");         // one tick before Wed 09:00 Berlin
+        Assert.Equal(Verdict.Deny, evening.Verdict);
+        Assert.Equal(TestSupport.At("2026-11-25T08:00:00Z"), evening.NextAllowedAt);
+        Assert.Same(Window(evening), Window(night));            // the same span: the remembered check, no new search
+        Assert.Equal(evening.NextAllowedAt, night.NextAllowedAt);
+
+        var opening = At("2026-11-25T08:00:00Z");               // the opening itself is inside
+        Assert.Equal(Verdict.Allow, opening.Verdict);
+        Assert.Null(opening.NextAllowedAt);
+
+        var nextEvening = At("2026-11-25T16:00:00Z");           // Wed 17:00 Berlin: a new span, a new opening
+        Assert.Equal(TestSupport.At("2026-11-26T08:00:00Z"), nextEvening.NextAllowedAt);
+        Assert.NotSame(Window(evening), Window(nextEvening));
+
+        var back = At("2026-11-24T15:59:59Z");                  // Tue 16:59:59 Berlin, earlier than any remembered span: still inside
+        Assert.Equal(Verdict.Allow, back.Verdict);
+    }
+
+    [Fact]
+    public void FreezeDeny_IsRemembered_WhileTheSameFreezesCover()
+    {
+        var policy = TestSupport.Example();
+        var claims = TestSupport.Claims(environment: "production");
+        var request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1");
+        Check Freeze(string instant) =>
+            Evaluator.Evaluate(policy, request, claims, TestSupport.At(instant), "dec_span").Checks.Single(c => c.Name == "freeze");
+
+        var monday = Freeze("2026-12-21T09:00:00Z");
+        Assert.Equal("frozen by `year-end` until 2027-01-04T00:00:00+01:00", monday.Message);
+        Assert.Same(monday, Freeze("2026-12-22T15:00:00Z"));
+        var christmasEve = Freeze("2026-12-24T09:00:00Z");     // the holidays freeze covers it too
+        Assert.Equal("frozen by `year-end` until 2027-01-04T00:00:00+01:00 (and 1 more freeze)", christmasEve.Message);
+        Assert.Equal(monday.Message, Freeze("2026-12-27T09:00:00Z").Message);   // Sunday, after the holidays
+        Assert.Equal(christmasEve.Message, Freeze("2026-12-24T12:00:00Z").Message);   // back again
+    }
+
+    [Fact]
+    public void WindowDeny_DoesNotAnswerForAnEarlierInstant_WhereAnotherOpeningComesFirst()
+    {
+        var policy = TestSupport.Compile("""
+            version: 1
+            timezone: UTC
+            identities:
+              any: { repository: "**" }
+            roles:
+              r: { members: [any] }
+            windows:
+              short:
+                schedule: "*/20 * * * *"
+                duration: 5m
+            environments:
+              e: { deploy: { roles: [r], windows: [short] } }
+            """);
+        Decision At(string instant) => Evaluator.Evaluate(policy, Deploy, TestSupport.Claims(), TestSupport.At(instant), "dec_span");
+
+        Assert.Equal(TestSupport.At("2026-11-25T10:40:00Z"), At("2026-11-25T10:26:00Z").NextAllowedAt);   // remembered
+        Assert.Equal(TestSupport.At("2026-11-25T10:20:00Z"), At("2026-11-25T10:19:00Z").NextAllowedAt);   // closed too, but earlier
+        Assert.Equal(Verdict.Allow, At("2026-11-25T10:21:00Z").Verdict);
+        Assert.Equal(TestSupport.At("2026-11-25T10:40:00Z"), At("2026-11-25T10:39:59Z").NextAllowedAt);
+    }
+
+    [Theory]
+    [InlineData(21)]
+    [InlineData(22)]
+    public void TimeRule_RememberedMembershipAndNextOpening_MatchTheSet(int seed)
+    {
+        var random = new Random(seed);
+        for (var p = 0; p < 40; p++)
+        {
+            var zone = TimelinePropertyTests.Zones[random.Next(TimelinePropertyTests.Zones.Length)];
+            var yaml = TimelinePropertyTests.RandomPolicy(random, zone);
+            var policy = TestSupport.Compile(yaml);
+            var env = policy.FindEnvironment("e")!;
+            var rules = env.Deploy!.Windows.Concat(env.FreezesFor(GateAction.Deploy).Select(f => f.Rule)).ToArray();
+            foreach (var t in Walk(random, policy))
+            {
+                foreach (var rule in rules)
+                {
+                    var inside = rule.Set.Contains(t, out _);
+                    Assert.True(inside == rule.Contains(t), $"{rule.Name} at {t:o}:\n{yaml}");
+                    if (inside) continue;
+                    var horizon = random.Next(2) == 0 ? Timeline.Horizon : TimeSpan.FromDays(random.Next(1, 30));
+                    Assert.True(rule.Search(t, horizon) == rule.NextOpening(t, horizon), $"{rule.Name} next opening from {t:o} within {horizon}:\n{yaml}");
+                }
+            }
+        }
+    }
+
+    /// <summary>60 instants: mostly forward in small steps (the clock's order, crossing openings and closings), some
+    /// a little back (requests decided out of order), some anywhere in 2026–2027, and the instants on either side of
+    /// each next opening a deny names (half-open ends).</summary>
+    private static IEnumerable<DateTimeOffset> Walk(Random random, CompiledPolicy policy)
+    {
+        var t = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(random.Next(0, 2 * 365 * 24 * 60));
+        for (var i = 0; i < 60; i++)
+        {
+            yield return t;
+            var next = Evaluator.Evaluate(policy, Deploy, TestSupport.Claims(), t, "dec_walk").NextAllowedAt;
+            var roll = random.Next(20);
+            if (next is { } n && roll < 4)
+            {
+                yield return n - TimeSpan.FromTicks(1);
+                yield return n;
+                t = n + TimeSpan.FromTicks(1);
+            }
+            else if (roll < 15) t = t.AddMinutes(random.Next(1, 600)).AddSeconds(random.Next(60));
+            else if (roll < 18) t = t.AddMinutes(-random.Next(1, 180));
+            else t = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(random.Next(0, 2 * 365 * 24 * 60));
+        }
+    }
+}
