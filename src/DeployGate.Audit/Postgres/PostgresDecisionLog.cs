@@ -205,29 +205,29 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
             _connection ??= await _dataSource.OpenConnectionAsync();
             await using var transaction = await _connection.BeginTransactionAsync(IsolationLevel.ReadCommitted);
 
-            // 1. Durability and the chain lock. The lock is a statement of its own so that the tip below is read
-            //    by a later statement, whose snapshot sees every batch committed before the lock was granted.
-            await using (var command = new NpgsqlCommand(
-                $"SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = '{LockTimeout}'; SELECT pg_advisory_xact_lock({PostgresDecisionLogSchema.ChainLockKey})",
-                _connection, transaction))
-            {
-                await command.ExecuteNonQueryAsync();
-            }
-
-            // 2. The tip, and which of the batch's ids are already in the log (refused with DG5003, as SQLite does).
+            // 1. Durability, the chain lock, the tip, and which of the batch's ids are already in the log (refused
+            //    with DG5003, as SQLite does), in one round trip (BEGIN goes with it). The lock is a statement of its
+            //    own, before the reads: under READ COMMITTED each statement takes its own snapshot, so the tip is read
+            //    by a later statement than the lock's and sees every batch committed before the lock was granted.
             var ids = batch.Select(p => p.Record.DecisionId).ToArray();
             long seq;
             string prevHex;
             var existing = new HashSet<string>(StringComparer.Ordinal);
             await using (var read = new NpgsqlBatch(_connection, transaction))
             {
+                read.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL synchronous_commit = on"));
+                read.BatchCommands.Add(new NpgsqlBatchCommand($"SET LOCAL lock_timeout = '{LockTimeout}'"));
+                read.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock({PostgresDecisionLogSchema.ChainLockKey})"));
                 read.BatchCommands.Add(new NpgsqlBatchCommand(PostgresDecisionLogSchema.Tip));
                 var exists = new NpgsqlBatchCommand(PostgresDecisionLogSchema.Existing);
                 exists.Parameters.Add(new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = ids });
                 read.BatchCommands.Add(exists);
                 await using var reader = await read.ExecuteReaderAsync();
+                // Result sets: the lock's one (void) row, the tip, the existing ids (the SETs return none).
+                while (await reader.ReadAsync()) { }
+                if (!await reader.NextResultAsync()) throw new InvalidOperationException("the tip query returned no result");
                 (seq, prevHex) = await reader.ReadAsync() ? (reader.GetInt64(0), reader.GetString(1)) : (0L, ChainHash.GenesisHex);
-                await reader.NextResultAsync();
+                if (!await reader.NextResultAsync()) throw new InvalidOperationException("the existing-ids query returned no result");
                 while (await reader.ReadAsync()) existing.Add(reader.GetString(0));
             }
             var prev = new byte[ChainHash.Size];
