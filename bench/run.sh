@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmarks (per-decision
 # timing, then BenchmarkDotNet), then the HTTP load run over loopback (deploygate serve with durable SQLite
-# audit vs a Kestrel plaintext baseline, same run).
+# audit, and over PostgreSQL, vs a Kestrel plaintext baseline, same run).
 # Also: the OIDC token check in process, and the durable audit log alone (the floors the HTTP figures stand on).
-# Prints a markdown report and writes it to bench/results/<date>.md. About 6 minutes; loopback only.
+# Prints a markdown report and writes it to bench/results/<date>.md. About 7 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
+#   BENCH_OUT=bench/results/mine.md bench/run.sh   another report file
+# The example-postgres target starts a throwaway PostgreSQL cluster (tests/postgres.sh: Debian's postgresql
+# package, installed when missing and run as root; fsync on) in a fresh folder, and stops it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${BENCH_SECONDS:-3}"
-targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache}"
-out="bench/results/$(date -u +%Y-%m-%d).md"
+targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-postgres}"
+out="${BENCH_OUT:-bench/results/$(date -u +%Y-%m-%d).md}"
 
 echo "== build (Release)" >&2
 dotnet build src/DeployGate.Cli -c Release --nologo -v quiet >&2
@@ -62,6 +65,14 @@ echo "== durable audit log alone" >&2
   dotnet "$bench" audit 2
   echo '```'
 } | tee -a "$inprocess" >&2
+
+if [[ ",$targets," == *",example-postgres,"* ]]; then
+  echo "== PostgreSQL (throwaway cluster)" >&2
+  export DG_PG_DIR="$(mktemp -d /tmp/deploygate-bench-pg-XXXXXX)" DG_PG_PORT="${BENCH_PG_PORT:-25433}"
+  DEPLOYGATE_BENCH_POSTGRES="$(tests/postgres.sh start | tail -n 1)"
+  export DEPLOYGATE_BENCH_POSTGRES
+  trap 'rm -f "$inprocess"; tests/postgres.sh stop >/dev/null 2>&1 || true; rm -rf "$DG_PG_DIR"' EXIT
+fi
 
 echo "== HTTP load run" >&2
 # The load generator shares the two cores with the server, so it must be cheap: its socket completions run

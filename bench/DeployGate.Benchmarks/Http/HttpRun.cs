@@ -62,6 +62,10 @@ internal static class HttpRun
                     var requests = Workload.Example(key, server.BaseUrl, "/", DateTimeOffset.UtcNow).Requests;
                     result = await MeasureAsync(target, "Kestrel minimal API answering `OK` (same requests, no work)", server, requests, phase, openRate);
                 }
+                else if (target == "example-postgres")
+                {
+                    result = await MeasurePostgresAsync(cli, dir, key, examplePolicy, phase, openRate);
+                }
                 else
                 {
                     var large = target.StartsWith("large", StringComparison.Ordinal);
@@ -137,6 +141,71 @@ internal static class HttpRun
         }
         var failed = results.Any(r => r.Sweep.Sum(p => p.Other) + r.Half.Other > 0 || (r.AuditRows is { } rows && rows < r.Answered));
         return failed ? 1 : 0;
+    }
+
+    /// <summary><c>example-postgres</c>: the example workload against the scale-out configuration, `deploygate serve`
+    /// (not <c>--dev</c>, which ignores <c>Store:*</c>) over the PostgreSQL of <c>DEPLOYGATE_BENCH_POSTGRES</c>
+    /// (bench/run.sh starts a throwaway cluster, fsync on). Its issuer is a second, idle <c>serve --dev</c> holding the
+    /// run's key, whose JWKS the gate fetches at start, as it would GitHub's.</summary>
+    private static async Task<TargetResult> MeasurePostgresAsync(string cli, string dir, DevKey key, string examplePolicy,
+        TimeSpan phase, double? openRate)
+    {
+        var connection = Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_POSTGRES") is { Length: > 0 } c ? c
+            : throw new InvalidOperationException("target example-postgres needs DEPLOYGATE_BENCH_POSTGRES (an Npgsql connection string; bench/run.sh sets it)");
+        var issuerDir = Directory.CreateDirectory(Path.Combine(dir, "issuer")).FullName;
+        key.WriteDevIssuerFile(Path.Combine(issuerDir, ".deploygate", "dev-issuer.json"));
+        using var issuerHost = await ServerProcess.StartAsync(cli, ["serve", "--dev", "--urls", "http://127.0.0.1:{port}"], issuerDir, "/api/healthz");
+        var issuer = issuerHost.BaseUrl + "/api/dev";
+
+        var gateDir = Directory.CreateDirectory(Path.Combine(dir, "gate")).FullName;
+        File.Copy(examplePolicy, Path.Combine(Directory.CreateDirectory(Path.Combine(gateDir, "policies", "acme")).FullName, "web.yml"));
+        string[] serveArgs =
+        [
+            "serve", "--urls", "http://127.0.0.1:{port}", "--DeployGate:PublicUrl=http://127.0.0.1:{port}",
+            $"--DeployGate:Issuer={issuer}", "--DeployGate:AllowedOwners=acme", "--Policy:Directory=./policies",
+            "--Store:Provider=postgres", $"--Store:ConnectionString={connection}",
+        ];
+        using var server = await ServerProcess.StartAsync(cli, serveArgs, gateDir, "/api/healthz");
+        var workload = Workload.Example(key, server.BaseUrl, "/api/v1/authorize", DateTimeOffset.UtcNow, issuer);
+        var database0 = PostgresCpu();
+        var result = await MeasureAsync("example-postgres", "", server, workload.Requests, phase, openRate);
+        var databaseUs = (PostgresCpu() - database0).TotalMicroseconds / Math.Max(1, result.Answered);
+        result = result with
+        {
+            Description = string.Create(Ci, $"`deploygate serve` over PostgreSQL (`Store:Provider=postgres`; a throwaway local cluster on the same disk, fsync on), example policy, issuer JWKS fetched over loopback; PostgreSQL's own processes, not counted in the server CPU columns, used {databaseUs:F0} µs CPU per answered request over the whole run"),
+        };
+        server.Dispose();
+        if (result.Sweep.Sum(p => p.Other) + result.Half.Other > 0)
+            Console.Error.WriteLine($"# example-postgres: some answers were neither 200 nor 403; see {server.LogFile}");
+        await using var db = new Npgsql.NpgsqlConnection(connection);
+        await db.OpenAsync();
+        await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM decision_log", db);
+        return result with { AuditRows = (long)(await count.ExecuteScalarAsync())! };
+    }
+
+    /// <summary>CPU time (user + system) of every process named <c>postgres</c> now running: the cluster's backends,
+    /// WAL writer, checkpointer and the rest (ended processes are not counted).</summary>
+    private static TimeSpan PostgresCpu()
+    {
+        long ticks = 0;
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), out _)) continue;
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(proc, "stat"));
+                var open = stat.IndexOf('(', StringComparison.Ordinal);
+                var close = stat.LastIndexOf(')');
+                if (stat[(open + 1)..close] != "postgres") continue;
+                var fields = stat[(close + 2)..].Split(' ');
+                ticks += long.Parse(fields[11], Ci) + long.Parse(fields[12], Ci);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException)
+            {
+                // the process ended meanwhile
+            }
+        }
+        return TimeSpan.FromSeconds(ticks / 100.0);
     }
 
     private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase,

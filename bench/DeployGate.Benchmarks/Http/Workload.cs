@@ -30,7 +30,8 @@ internal sealed class Workload
 
     /// <summary>acme/web with the example policy: release and CI tokens (some from a feature branch, some on a
     /// self-hosted runner, some from an unknown workflow) asking for staging and production deploys and secrets.</summary>
-    public static Workload Example(DevKey key, string baseUrl, string path, DateTimeOffset now)
+    /// <param name="issuer">The tokens' <c>iss</c>; default: <c>serve --dev</c>'s own issuer on <paramref name="baseUrl"/>.</param>
+    public static Workload Example(DevKey key, string baseUrl, string path, DateTimeOffset now, string? issuer = null)
     {
         var tokens = new string[TokenCount];
         for (var i = 0; i < TokenCount; i++)
@@ -43,7 +44,7 @@ internal sealed class Workload
                 6 => ("acme/web/.github/workflows/ci.yml", $"refs/heads/feature-{i}", "self-hosted", "staging"),
                 _ => ("acme/web/.github/workflows/deploy.yml", $"refs/heads/feature-{i}", "github-hosted", "staging"),
             };
-            tokens[i] = key.Sign(Claims(baseUrl, now, i, "acme/web", workflow, gitRef, runner, env));
+            tokens[i] = key.Sign(Claims(baseUrl, now, i, "acme/web", workflow, gitRef, runner, env, issuer));
         }
         var requests = new byte[RequestCount][];
         var hostPort = new Uri(baseUrl).Authority;
@@ -93,12 +94,12 @@ internal sealed class Workload
         new JsonObject { ["action"] = "read-secret", ["environment"] = environment, ["secret"] = secret }.ToJsonString();
 
     internal static JsonObject Claims(string baseUrl, DateTimeOffset now, int i, string repository, string workflow,
-        string gitRef, string runner, string? environment)
+        string gitRef, string runner, string? environment, string? issuer = null)
     {
         var t = now.ToUnixTimeSeconds();
         var claims = new JsonObject
         {
-            ["iss"] = baseUrl + "/api/dev", ["aud"] = baseUrl,
+            ["iss"] = issuer ?? baseUrl + "/api/dev", ["aud"] = baseUrl,
             ["sub"] = environment is null ? $"repo:{repository}:ref:{gitRef}" : $"repo:{repository}:environment:{environment}",
             ["jti"] = Guid.NewGuid().ToString(), ["iat"] = t, ["nbf"] = t - 5, ["exp"] = t + 1800,
             ["repository"] = repository, ["repository_owner"] = "acme", ["repository_id"] = (1000 + i).ToString(CultureInfo.InvariantCulture),
