@@ -364,7 +364,9 @@ public static class Evaluator
         var check = new Check("freeze", CheckResult.Fail, "DG2105", message);
 
         // Which freezes cover an instant, and so this failure, stays the same until the first of them may change
-        // (each Contains above left the span it knows); CloseAfter of the first is constant on its own span.
+        // (each Contains above left the span it knows); CloseAfter of the first is constant on its own span, unless
+        // it lies beyond the horizon, which moves with the instant (then nothing is remembered).
+        if (until is null) return check;
         DateTimeOffset? same = null;
         foreach (var f in freezes)
         {

@@ -109,6 +109,32 @@ public sealed class RememberedSpanTests
     }
 
     [Fact]
+    public void FreezeDeny_BeyondTheHorizon_IsNotRemembered_ForTheHorizonMovesWithTheInstant()
+    {
+        var yaml = """
+            version: 1
+            timezone: UTC
+            identities:
+              any: { repository: "**" }
+            roles:
+              r: { members: [any] }
+            freezes:
+              - name: moratorium
+                from: 2026-01-01T00:00
+                until: 2028-06-01T00:00
+            environments:
+              e: { deploy: { roles: [r] } }
+            """;
+        var warm = TestSupport.Compile(yaml);
+        string Freeze(CompiledPolicy policy, string instant) => Evaluator.Evaluate(policy, Deploy, TestSupport.Claims(),
+            TestSupport.At(instant), "dec_span").Checks.Single(c => c.Name == "freeze").Message;
+
+        Assert.Equal("frozen by `moratorium` for the next 366 days", Freeze(warm, "2026-03-01T00:00:00Z"));
+        Assert.Equal("frozen by `moratorium` until 2028-06-01T00:00:00+00:00", Freeze(warm, "2027-07-01T00:00:00Z"));
+        Assert.Equal(Freeze(TestSupport.Compile(yaml), "2027-07-01T00:00:00Z"), Freeze(warm, "2027-07-01T00:00:00Z"));
+    }
+
+    [Fact]
     public void WindowDeny_DoesNotAnswerForAnEarlierInstant_WhereAnotherOpeningComesFirst()
     {
         var policy = TestSupport.Compile("""
