@@ -247,8 +247,9 @@ public sealed class DeploymentProtectionTests : IAsyncLifetime
     public async Task BodyOverOneMiB_Is413()
     {
         await using var host = await WebhookHost.StartAsync(_issuer, _github);
-        using var response = await host.DeliverAsync(Payload(change: p => p["padding"] = new string('x', 1024 * 1024)), "d-huge");
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        var (status, answer) = await host.DeliverHeadersOnlyAsync(Payload(change: p => p["padding"] = new string('x', 1024 * 1024)), "d-huge");
+        Assert.True(status == (int)HttpStatusCode.RequestEntityTooLarge, answer);
+        Assert.Contains(ServerCodes.BodyTooLarge, answer, StringComparison.Ordinal);
         Assert.Null(await host.Jobs.GetAsync("d-huge"));
     }
 

@@ -105,6 +105,29 @@ public sealed class WebhookHost : IAsyncDisposable
         return Client.SendAsync(request);
     }
 
+    /// <summary>A signed delivery whose headers declare <paramref name="body"/>'s length, over a raw connection, without
+    /// sending the body: the gate must answer from the declared length alone. (Through HttpClient a large body raced
+    /// the gate's early answer and its closing of the connection, and the client saw a broken pipe instead.)
+    /// Returns the status line's code and the whole answer.</summary>
+    public async Task<(int Status, string Answer)> DeliverHeadersOnlyAsync(string body, string deliveryId)
+    {
+        var uri = new Uri(Url);
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var head = $"POST /api/github/webhook HTTP/1.1\r\nHost: {uri.Authority}\r\nContent-Type: application/json\r\n" +
+            $"Content-Length: {bytes.Length}\r\nX-GitHub-Event: deployment_protection_rule\r\nX-GitHub-Delivery: {deliveryId}\r\n" +
+            $"User-Agent: GitHub-Hookshot/test\r\n{WebhookSignature.Header}: {WebhookSignature.Compute(Encoding.UTF8.GetBytes(Secret), bytes)}\r\n" +
+            "Connection: close\r\n\r\n";
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var answer = await reader.ReadToEndAsync(timeout.Token);
+        var status = answer.Split(' ', 3) is [_, var code, ..] && int.TryParse(code, out var parsed) ? parsed : -1;
+        return (status, answer);
+    }
+
     public Task<int> RunDueAsync() => Worker.RunDueAsync(CancellationToken.None);
 
     /// <summary>The Azure Functions timer invocation, as the Functions host sends it to the custom handler.</summary>
