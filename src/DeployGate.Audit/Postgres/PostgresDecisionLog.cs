@@ -202,19 +202,24 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
         Exception? failure = null;
         try
         {
-            _connection ??= await _dataSource.OpenConnectionAsync();
-            await using var transaction = await _connection.BeginTransactionAsync(IsolationLevel.ReadCommitted);
+            var connection = _connection ??= await _dataSource.OpenConnectionAsync();
+
+            // Two round trips per batch: (1) begin, lock, read; (2) insert and commit. The transaction is opened and
+            // ended by statements of these batches, not by an NpgsqlTransaction, whose BEGIN and COMMIT would each be
+            // a round trip of their own. Any failure drops the connection from the pool (see the catch below), so a
+            // transaction left open is rolled back by the server, never reused.
 
             // 1. Durability, the chain lock, the tip, and which of the batch's ids are already in the log (refused
-            //    with DG5003, as SQLite does), in one round trip (BEGIN goes with it). The lock is a statement of its
-            //    own, before the reads: under READ COMMITTED each statement takes its own snapshot, so the tip is read
-            //    by a later statement than the lock's and sees every batch committed before the lock was granted.
+            //    with DG5003, as SQLite does). The lock is a statement of its own, before the reads: under READ
+            //    COMMITTED each statement takes its own snapshot, so the tip is read by a later statement than the
+            //    lock's and sees every batch committed before the lock was granted.
             var ids = batch.Select(p => p.Record.DecisionId).ToArray();
             long seq;
             string prevHex;
             var existing = new HashSet<string>(StringComparer.Ordinal);
-            await using (var read = new NpgsqlBatch(_connection, transaction))
+            await using (var read = new NpgsqlBatch(connection))
             {
+                read.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN ISOLATION LEVEL READ COMMITTED"));
                 read.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL synchronous_commit = on"));
                 read.BatchCommands.Add(new NpgsqlBatchCommand($"SET LOCAL lock_timeout = '{LockTimeout}'"));
                 read.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_advisory_xact_lock({PostgresDecisionLogSchema.ChainLockKey})"));
@@ -237,7 +242,7 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
                     $"cannot append: record `{seq}` hash is not 64 lowercase hex digits");
             }
 
-            // 3. Link the batch onto the tip (the shared canonical record and hash) and insert it in one statement.
+            // 2. Link the batch onto the tip (the shared canonical record and hash), insert it in one statement, commit.
             var recordedAt = StoreTime.Format(_time.GetUtcNow());
             var rows = new Rows(batch.Count);
             foreach (var pending in batch)
@@ -254,19 +259,26 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
                 rows.Add(next, recordedAt, pending.Record, prevHex, hashHex);
                 (seq, prev, prevHex) = (next, hash, hashHex);
             }
-            if (rows.Count > 0)
+            await using (var write = new NpgsqlBatch(connection))
             {
-                await using var insert = new NpgsqlCommand(PostgresDecisionLogSchema.Insert, _connection, transaction);
-                rows.Bind(insert.Parameters);
-                await insert.ExecuteNonQueryAsync();
+                if (rows.Count > 0)
+                {
+                    var insert = new NpgsqlBatchCommand(PostgresDecisionLogSchema.Insert);
+                    rows.Bind(insert.Parameters);
+                    write.BatchCommands.Add(insert);
+                }
+                write.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));   // skipped by the server if the insert failed
+                await write.ExecuteNonQueryAsync();
             }
-            await transaction.CommitAsync();
             Interlocked.Increment(ref _commitCount);
         }
         catch (Exception ex)
         {
             failure = ex;
-            await CloseWriterAsync();   // state unknown after a failure (e.g. the session was terminated): start afresh
+            // State unknown after a failure (the session terminated, a transaction left open): this connection must
+            // not go back to the pool, so the server rolls back whatever it began; the next batch opens a new one.
+            _dataSource.Clear();
+            await CloseWriterAsync();
         }
 
         GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
