@@ -49,7 +49,15 @@ internal sealed class TempStore : IDisposable
 
     public string DatabasePath { get; }
 
-    public SqliteDecisionLog Open(TimeProvider? time = null) => new(DatabasePath, time ?? new FixedTime(TestDecisions.T0));
+    /// <summary>Opens the log with its query index's passes off (queries then read <c>decision_log</c> alone; a test
+    /// that wants them calls <see cref="SqliteQueryIndex.IndexNow"/> or uses <see cref="OpenIndexing"/>).</summary>
+    public SqliteDecisionLog Open(TimeProvider? time = null) =>
+        new(DatabasePath, time ?? new FixedTime(TestDecisions.T0), int.MaxValue, Timeout.InfiniteTimeSpan);
+
+    /// <summary>Opens the log with its query index copying rows after every <paramref name="everyRows"/> and at least
+    /// every <paramref name="interval"/>.</summary>
+    public SqliteDecisionLog OpenIndexing(int everyRows, TimeSpan interval) =>
+        new(DatabasePath, new FixedTime(TestDecisions.T0), everyRows, interval);
 
     /// <summary>A raw connection, as an operator (or an attacker) with the file would have.</summary>
     public SqliteConnection Raw()
@@ -70,6 +78,16 @@ internal sealed class TempStore : IDisposable
     /// <summary>Removes the append-only triggers first, as someone editing the file by hand would.</summary>
     public void Tamper(string sql) =>
         Exec("DROP TRIGGER decision_log_no_update; DROP TRIGGER decision_log_no_delete; " + sql);
+
+    /// <summary>A query on the log's query index file (<see cref="SqliteQueryIndex"/>).</summary>
+    public T IndexScalar<T>(string sql)
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = SqliteQueryIndex.PathFor(DatabasePath), Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (T)command.ExecuteScalar()!;
+    }
 
     public T Scalar<T>(string sql)
     {

@@ -48,6 +48,14 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     private int _restartRequested;   // set by the checkpointer, taken by the writer after its next batch
 
+    /// <summary>Rows committed after which the query index copies them (see <see cref="SqliteQueryIndex"/>).</summary>
+    internal const int IndexEveryRows = 1_024;
+
+    /// <summary>The query index copies rows that did not reach <see cref="IndexEveryRows"/> at least this often.</summary>
+    internal static readonly TimeSpan IndexInterval = TimeSpan.FromSeconds(1);
+
+    private readonly SqliteQueryIndex _index;
+
     private readonly TimeProvider _time;
     private readonly string _writeConnectionString;
     private readonly string _readConnectionString;
@@ -84,6 +92,13 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <exception cref="AuditStoreException"><c>DG5006</c> for an unusable path, <c>DG5005</c> for a newer schema,
     /// <c>DG5001</c> when the file cannot be opened or initialised.</exception>
     public SqliteDecisionLog(string databasePath, TimeProvider? time = null)
+        : this(databasePath, time, IndexEveryRows, IndexInterval)
+    {
+    }
+
+    /// <summary>Test hook: when the query index copies rows (see <see cref="IndexEveryRows"/>, <see cref="IndexInterval"/>;
+    /// <see cref="Timeout.InfiniteTimeSpan"/>: only at the threshold).</summary>
+    internal SqliteDecisionLog(string databasePath, TimeProvider? time, int indexEveryRows, TimeSpan indexInterval)
     {
         if (string.IsNullOrWhiteSpace(databasePath) || databasePath.Trim() == ":memory:")
         {
@@ -94,6 +109,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         _time = time ?? TimeProvider.System;
 #pragma warning restore RS0030
         DatabasePath = Path.GetFullPath(databasePath);
+        _index = new SqliteQueryIndex(DatabasePath, indexEveryRows, indexInterval);
         _writeConnectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
@@ -132,6 +148,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         writer.Start();
         var checkpointer = new Thread(RunCheckpointer) { IsBackground = true, Name = "dg-audit-ckpt" };
         checkpointer.Start();
+        _index.Start();
     }
 
     /// <summary>The database file, as a full path.</summary>
@@ -142,6 +159,9 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     /// <summary>Checkpoints the checkpointer completed (test hook).</summary>
     internal long CheckpointCount => Interlocked.Read(ref _checkpointCount);
+
+    /// <summary>The query index (test hook).</summary>
+    internal SqliteQueryIndex Index => _index;
 
     /// <summary>RESTART checkpoints the writer ran between batches because the WAL passed <see cref="ForcedRestartFrames"/> (test hook).</summary>
     internal long ForcedRestartCount => Interlocked.Read(ref _forcedRestarts);
@@ -238,28 +258,43 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         {
             await using var connection = new SqliteConnection(_readConnectionString);
             await connection.OpenAsync(cancellationToken);
-            await using var command = connection.CreateCommand();
-            var sql = new StringBuilder("SELECT decision_json FROM decision_log");
-            var conjunction = " WHERE ";
-            void Filter(string condition, string parameter, object? value)
+            var indexed = await AttachIndexAsync(connection, cancellationToken);
+            // One transaction: its first statement read the index (its snapshot holds exactly rows 1..indexed), and
+            // the log's snapshot, taken by the next, is no older, so it holds every row the index names.
+            await using var transaction = connection.BeginTransaction(deferred: true);
+            if (indexed > 0)
             {
-                if (value is null) return;
-                sql.Append(conjunction).Append(condition);
-                command.Parameters.AddWithValue(parameter, value);
-                conjunction = " AND ";
+                await using var watermark = connection.CreateCommand();
+                watermark.Transaction = transaction;
+                watermark.CommandText = "SELECT coalesce(max(seq), 0) FROM idx.decision_index";
+                indexed = Convert.ToInt64(await watermark.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
             }
-            Filter("repository = $repository", "$repository", query.Repository);
-            Filter("environment = $environment", "$environment", query.Environment);   // column collation: NOCASE
-            Filter("verdict = $verdict", "$verdict", query.Verdict);
-            Filter("evaluated_at >= $since", "$since", query.Since is { } since ? StoreTime.Format(since) : null);
-            sql.Append(" ORDER BY seq DESC LIMIT $limit");
-            command.Parameters.AddWithValue("$limit", query.Limit);
-            command.CommandText = sql.ToString();
 
+            // Newest first: the rows not yet indexed (about IndexEveryRows, or one IndexInterval's, unless the index is
+            // catching up), then the indexed ones through the index file, for whatever of the limit is left.
             var results = new List<string>(Math.Min(query.Limit, 256));
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken)) results.Add(reader.GetString(0));
+            await ReadAsync($"SELECT decision_json FROM decision_log WHERE seq > $indexed{Filters(query, "")} ORDER BY seq DESC LIMIT $limit", query.Limit);
+            if (results.Count < query.Limit && indexed > 0)
+            {
+                await ReadAsync($"SELECT l.decision_json FROM idx.decision_index i JOIN decision_log l ON l.seq = i.seq WHERE i.seq <= $indexed{Filters(query, "i.")} ORDER BY i.seq DESC LIMIT $limit",
+                    query.Limit - results.Count);
+            }
             return results;
+
+            async Task ReadAsync(string sql, int limit)
+            {
+                await using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = sql;
+                command.Parameters.AddWithValue("$indexed", indexed);
+                command.Parameters.AddWithValue("$limit", limit);
+                if (query.Repository is { } repository) command.Parameters.AddWithValue("$repository", repository);
+                if (query.Environment is { } environment) command.Parameters.AddWithValue("$environment", environment);
+                if (query.Verdict is { } verdict) command.Parameters.AddWithValue("$verdict", verdict);
+                if (query.Since is { } since) command.Parameters.AddWithValue("$since", StoreTime.Format(since));
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken)) results.Add(reader.GetString(0));
+            }
         }
         catch (SqliteException ex)
         {
@@ -293,6 +328,40 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
         await _checkpointerDone.Task;
         await _writerDone.Task;   // closing the last connection checkpoints what is left
+        await _index.DisposeAsync();
+    }
+
+    /// <summary>Attaches the query index file read-only as <c>idx</c> and returns 1 when it can be used, else 0 (missing,
+    /// not yet built, of another version, unreadable): the query then reads the log alone, which is slower, not wrong.</summary>
+    private async Task<long> AttachIndexAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(_index.IndexPath)) return 0;
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "ATTACH DATABASE $index AS idx";   // read-only, as the connection is
+            command.Parameters.AddWithValue("$index", _index.IndexPath);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            command.CommandText = "SELECT (SELECT user_version FROM pragma_user_version('idx')) = $version AND EXISTS (SELECT 1 FROM idx.sqlite_master WHERE name = 'decision_index')";
+            command.Parameters.AddWithValue("$version", SqliteSchema.IndexFileVersion);
+            return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (SqliteException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>The query's filters as <c> AND …</c> conditions on the columns of <paramref name="table"/> (a prefix
+    /// such as <c>i.</c>); both tables compare <c>environment</c> with <c>NOCASE</c>.</summary>
+    private static string Filters(DecisionQuery query, string table)
+    {
+        var sql = new StringBuilder();
+        if (query.Repository is not null) sql.Append(" AND ").Append(table).Append("repository = $repository");
+        if (query.Environment is not null) sql.Append(" AND ").Append(table).Append("environment = $environment");
+        if (query.Verdict is not null) sql.Append(" AND ").Append(table).Append("verdict = $verdict");
+        if (query.Since is not null) sql.Append(" AND ").Append(table).Append("evaluated_at >= $since");
+        return sql.ToString();
     }
 
     private ChainVerification Verify(CancellationToken cancellationToken)
@@ -412,6 +481,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             WriteRows(batch);
             transaction.Commit();
             NoteCommit();
+            _index.Committed(batch.Count);
         }
         catch (Exception ex)
         {
@@ -649,6 +719,11 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         {
             command.CommandText = "INSERT INTO schema_versions (component, version) VALUES ($component, $version)";
             command.Parameters.AddWithValue("$version", SqliteSchema.Version);
+            command.ExecuteNonQuery();
+        }
+        else if (Convert.ToInt64(found, System.Globalization.CultureInfo.InvariantCulture) == 1)
+        {
+            command.CommandText = SqliteSchema.MigrateFrom1;   // the query index builds itself from the rows
             command.ExecuteNonQuery();
         }
         else if (Convert.ToInt64(found, System.Globalization.CultureInfo.InvariantCulture) != SqliteSchema.Version)

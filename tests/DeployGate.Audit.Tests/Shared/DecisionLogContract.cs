@@ -242,7 +242,7 @@ public abstract class DecisionLogContract : IAsyncLifetime
     public async Task Open_NewerSchemaVersion_IsRefused()
     {
         await Open().DisposeAsync();
-        await Store.ExecAsync("UPDATE schema_versions SET version = 2 WHERE component = 'decision_log'");
+        await Store.ExecAsync($"UPDATE schema_versions SET version = {Store.DecisionLogVersion + 1} WHERE component = 'decision_log'");
 
         var refused = Assert.Throws<AuditStoreException>(() => Store.OpenLog());
 
@@ -255,7 +255,7 @@ public abstract class DecisionLogContract : IAsyncLifetime
         await Open().DisposeAsync();
         await using var again = Open();
 
-        Assert.Equal(1L, await Store.ScalarAsync<long>("SELECT count(*) FROM schema_versions WHERE component = 'decision_log' AND version = 1"));
+        Assert.Equal(1L, await Store.ScalarAsync<long>($"SELECT count(*) FROM schema_versions WHERE component = 'decision_log' AND version = {Store.DecisionLogVersion}"));
         Assert.True((await again.VerifyAsync()).Intact);
     }
 

@@ -3,6 +3,7 @@ using DeployGate.Audit.Jobs;
 using DeployGate.Audit.Jobs.Sqlite;
 using DeployGate.Audit.Postgres;
 using DeployGate.Audit.Sqlite;
+using DeployGate.Engine;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -13,6 +14,9 @@ namespace DeployGate.Audit.Tests.Shared;
 public interface IStoreFixture : IAsyncDisposable
 {
     string Provider { get; }
+
+    /// <summary>The <c>decision_log</c> schema version this build writes on this store.</summary>
+    long DecisionLogVersion { get; }
 
     /// <summary>Opens the decision log over this store (a second call is another instance / a reopen).</summary>
     IDecisionLog OpenLog(TimeProvider? time = null);
@@ -41,15 +45,21 @@ public interface IStoreFixture : IAsyncDisposable
     IReviewJobStore OpenJobs();
 }
 
-public sealed class SqliteStoreFixture : IStoreFixture
+/// <summary>The embedded store. By default the writer never indexes while a test runs (it would only when idle for a
+/// second), so queries read <c>decision_log</c> alone; with <paramref name="indexBeforeQuery"/> every row is in
+/// the query index file before each query, so queries read through its indexes.</summary>
+public sealed class SqliteStoreFixture(bool indexBeforeQuery = false) : IStoreFixture
 {
     private readonly TempStore _store = new();
 
     public string Provider => "sqlite";
 
+    public long DecisionLogVersion => SqliteSchema.Version;
+
     public string DatabasePath => _store.DatabasePath;
 
-    public IDecisionLog OpenLog(TimeProvider? time = null) => _store.Open(time);
+    public IDecisionLog OpenLog(TimeProvider? time = null) =>
+        indexBeforeQuery ? new IndexedFirst(_store.Open(time)) : _store.Open(time);
 
     public Task ExecAsync(string sql)
     {
@@ -77,7 +87,7 @@ public sealed class SqliteStoreFixture : IStoreFixture
         return Task.FromResult<IAsyncDisposable>(new Held(connection, transaction));
     }
 
-    public long CommitCount(IDecisionLog log) => ((SqliteDecisionLog)log).CommitCount;
+    public long CommitCount(IDecisionLog log) => (log is IndexedFirst indexed ? indexed.Inner : (SqliteDecisionLog)log).CommitCount;
 
     public IGrantStore OpenGrants() => new SqliteGrantStore(_store.DatabasePath);
 
@@ -87,6 +97,25 @@ public sealed class SqliteStoreFixture : IStoreFixture
     {
         _store.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Indexes every committed row before each query.</summary>
+    private sealed class IndexedFirst(SqliteDecisionLog inner) : IDecisionLog, IAsyncDisposable
+    {
+        public SqliteDecisionLog Inner { get; } = inner;
+
+        public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default) =>
+            Inner.AppendAsync(decision, context, cancellationToken);
+
+        public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
+        {
+            Inner.Index.IndexNow();
+            return Inner.QueryAsync(query, cancellationToken);
+        }
+
+        public Task<ChainVerification> VerifyAsync(CancellationToken cancellationToken = default) => Inner.VerifyAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => Inner.DisposeAsync();
     }
 
     private sealed class Held(SqliteConnection connection, SqliteTransaction transaction) : IAsyncDisposable
@@ -123,6 +152,8 @@ public sealed class PostgresStoreFixture : IStoreFixture
     }
 
     public string Provider => "postgres";
+
+    public long DecisionLogVersion => PostgresDecisionLogSchema.Steps.Count;
 
     public string Database { get; }
 

@@ -1,5 +1,6 @@
 using DeployGate.Audit.Sqlite;
 using DeployGate.Audit.Tests.Shared;
+using DeployGate.Engine;
 
 namespace DeployGate.Audit.Tests.Sqlite;
 
@@ -170,5 +171,159 @@ public sealed class SqliteDecisionLogTests : IDisposable
     {
         var refused = Assert.Throws<AuditStoreException>(() => SqliteDecisionLog.ResolvePath(location));
         Assert.Equal(StoreCodes.InvalidLocation, refused.Code);
+    }
+
+    [Fact]
+    public async Task Query_AcrossTheIndexWatermark_ReturnsEveryMatchNewestFirst()
+    {
+        // Rows above the query index's largest seq are read from decision_log, the others through the index file:
+        // wherever the watermark stands, every query returns what a scan of all rows would, newest first.
+        string[] repositories = ["acme/web", "acme/api", "ACME/web"];
+        string[] environments = ["production", "staging", "PRODUCTION"];
+        var decisions = Enumerable.Range(1, 30).Select(n => TestDecisions.Make(n,
+            repository: n % 7 == 0 ? null : repositories[n % 3],
+            environment: environments[n / 3 % 3],
+            verdict: n % 4 == 0 ? Verdict.Allow : Verdict.Deny,
+            at: TestDecisions.T0.AddSeconds(n % 5 == 0 ? 100 + n : n))).ToArray();
+        await using var log = _store.Open();
+        await log.AppendAllAsync(decisions);
+
+        DecisionQuery[] queries =
+        [
+            new(), new(Limit: 1), new(Limit: 7), new(Repository: "acme/web"), new(Repository: "acme/web", Limit: 3),
+            new(Environment: "production"), new(Environment: "Staging", Verdict: "deny"), new(Verdict: "allow", Limit: 2),
+            new(Since: TestDecisions.T0.AddSeconds(20)), new(Repository: "acme/api", Environment: "PRODUCTION", Since: TestDecisions.T0.AddSeconds(5)),
+            new(Repository: "nobody/else"),
+        ];
+        var indexed = 0;
+        foreach (var step in (int[])[0, 1, 9, 7, 12, 1, 100])
+        {
+            indexed += log.Index.IndexNow(step);
+            Assert.Equal(indexed, _store.IndexScalar<long>("SELECT count(*) FROM decision_index"));
+            foreach (var query in queries)
+            {
+                var expected = decisions.Reverse().Where(d =>
+                        (query.Repository is null || d.Identity.Repository == query.Repository)
+                        && (query.Environment is null || string.Equals(d.Request.Environment, query.Environment, StringComparison.OrdinalIgnoreCase))
+                        && (query.Verdict is null || (d.Verdict == Verdict.Allow ? "allow" : "deny") == query.Verdict)
+                        && (query.Since is null || d.EvaluatedAt >= query.Since))
+                    .Take(query.Limit).Select(TestDecisions.StoredJson);
+                Assert.Equal(expected, await log.QueryAsync(query));
+            }
+        }
+        Assert.Equal(30, indexed);
+    }
+
+    [Fact]
+    public async Task QueryIndex_CopiesRowsOnceEveryRowsWereCommitted()
+    {
+        await using var log = _store.OpenIndexing(everyRows: 5, interval: Timeout.InfiniteTimeSpan);
+        await log.AppendAllAsync(DecisionLogExtensions.Range(1, 4));
+        await Task.Delay(100);
+        Assert.Equal(0, log.Index.PassCount);   // 4 rows: below the threshold, and passes by time are off
+        Assert.False(File.Exists(SqliteQueryIndex.PathFor(_store.DatabasePath)));
+
+        await log.AppendAllAsync(DecisionLogExtensions.Range(5, 1));
+        await Eventually(() => _store.IndexScalar<long>("SELECT count(*) FROM decision_index") == 5);
+        Assert.Equal(1, log.Index.PassCount);
+        Assert.Equal(5L, _store.IndexScalar<long>("SELECT max(seq) FROM decision_index"));
+        Assert.Equal(5, (await log.QueryAsync(new DecisionQuery(Repository: "acme/web"))).Count);
+    }
+
+    [Fact]
+    public async Task QueryIndex_CopiesRowsBelowTheThreshold_AfterTheInterval()
+    {
+        await using var log = _store.OpenIndexing(everyRows: int.MaxValue, interval: TimeSpan.FromMilliseconds(20));
+        await log.AppendAllAsync(DecisionLogExtensions.Range(1, 3));
+        await Eventually(() => _store.IndexScalar<long>("SELECT count(*) FROM decision_index") == 3);
+        Assert.True((await log.VerifyAsync()).Intact);
+    }
+
+    [Fact]
+    public async Task Open_Version1File_IsMigrated_AndItsRowsIndexedInPasses()
+    {
+        // A version-1 file (the filter indexes on decision_log itself) larger than one index pass.
+        var count = SqliteQueryIndex.PassMaxRows + 100;
+        await using (var old = _store.Open())
+        {
+            await Task.WhenAll(Enumerable.Range(1, count).Select(n => old.AppendAsync(TestDecisions.Make(n,
+                environment: n % 2 == 0 ? "production" : "staging"), new AuditContext()).AsTask()));
+        }
+        Assert.False(File.Exists(SqliteQueryIndex.PathFor(_store.DatabasePath)));   // never indexed: as a version-1 log
+        _store.Exec("""
+            CREATE INDEX decision_log_repository ON decision_log (repository);
+            CREATE INDEX decision_log_environment ON decision_log (environment);
+            CREATE INDEX decision_log_evaluated_at ON decision_log (evaluated_at);
+            UPDATE schema_versions SET version = 1 WHERE component = 'decision_log';
+            """);
+
+        await using var log = _store.OpenIndexing(everyRows: int.MaxValue, interval: TimeSpan.FromMilliseconds(20));
+        Assert.Equal(2L, _store.Scalar<long>("SELECT version FROM schema_versions WHERE component = 'decision_log'"));
+        Assert.Equal(0L, _store.Scalar<long>("SELECT count(*) FROM sqlite_master WHERE name LIKE 'decision_log_%' AND type = 'index'"));
+        Assert.Equal(count, (await log.QueryAsync(new DecisionQuery(Repository: "acme/web", Limit: 10_000))).Count);   // from the log alone
+
+        await Eventually(() => _store.IndexScalar<long>("SELECT count(*) FROM decision_index") == count);
+        Assert.True(log.Index.PassCount >= 2);   // one pass copies at most PassMaxRows; the next followed unasked
+        Assert.Equal(3L, _store.IndexScalar<long>("SELECT count(*) FROM sqlite_master WHERE name LIKE 'decision_index_%' AND type = 'index'"));
+        Assert.Equal(count / 2, (await log.QueryAsync(new DecisionQuery(Environment: "Production", Limit: 10_000))).Count);
+        Assert.Equal((long)count, (await log.VerifyAsync()).RecordsChecked);
+    }
+
+    [Fact]
+    public async Task QueryIndexFailing_LeavesAppendsAndQueriesWhole_AndIsRetried()
+    {
+        await using var log = _store.OpenIndexing(everyRows: 1, interval: TimeSpan.FromMilliseconds(20));
+        await log.AppendAllAsync(DecisionLogExtensions.Range(1, 1));
+        await Eventually(() => log.Index.PassCount >= 1);
+        IndexExec("CREATE TRIGGER broken_index BEFORE INSERT ON decision_index BEGIN SELECT RAISE(ABORT, 'simulated i/o failure'); END;");
+        await log.AppendAllAsync(DecisionLogExtensions.Range(2, 2));
+        await Eventually(() => log.Index.FailureCount >= 1);
+        Assert.Equal(3, (await log.QueryAsync(new DecisionQuery(Environment: "production"))).Count);
+        Assert.Equal(1L, _store.IndexScalar<long>("SELECT count(*) FROM decision_index"));
+
+        IndexExec("DROP TRIGGER broken_index");   // retried after the interval without any new append
+        await Eventually(() => _store.IndexScalar<long>("SELECT count(*) FROM decision_index") == 3);
+        Assert.Equal(3, (await log.QueryAsync(new DecisionQuery(Environment: "production"))).Count);
+        Assert.True((await log.VerifyAsync()).Intact);
+    }
+
+    [Fact]
+    public async Task QueryIndexFile_NotADatabase_IsRebuiltFromTheLog()
+    {
+        await using (var first = _store.Open()) await first.AppendAllAsync(DecisionLogExtensions.Range(1, 3));
+        File.WriteAllText(SqliteQueryIndex.PathFor(_store.DatabasePath), "not a database, but long enough to be read as one's header");
+
+        await using var log = _store.OpenIndexing(everyRows: int.MaxValue, interval: TimeSpan.FromMilliseconds(20));
+        Assert.Equal(3, (await log.QueryAsync(new DecisionQuery(Repository: "acme/web"))).Count);   // the log alone meanwhile
+        await Eventually(() => log.Index.PassCount >= 1);
+        Assert.Equal(3L, _store.IndexScalar<long>("SELECT count(*) FROM decision_index"));
+        Assert.Equal(3, (await log.QueryAsync(new DecisionQuery(Repository: "acme/web"))).Count);
+    }
+
+    private void IndexExec(string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={SqliteQueryIndex.PathFor(_store.DatabasePath)};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Polls for up to 10 s; a condition that throws (the index file not made yet) is not met yet.</summary>
+    private static async Task Eventually(Func<bool> condition)
+    {
+        bool Met()
+        {
+            try
+            {
+                return condition();
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException)
+            {
+                return false;
+            }
+        }
+        for (var i = 0; i < 500 && !Met(); i++) await Task.Delay(20);
+        Assert.True(condition(), "not within 10 s");
     }
 }
