@@ -29,6 +29,7 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _unindexed;   // rows committed since the last pass began (the log's writer adds, the indexer takes)
     private int _woken;        // 1 once the writer released _wake for the current count
+    private int _idle;         // 1 while the indexer sleeps with nothing to index (no timeout): the next row wakes it
     private int _stopping;
     private long _passes;
     private long _failures;
@@ -59,10 +60,15 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
         thread.Start();
     }
 
-    /// <summary>The log's writer, after each commit: counts the rows and wakes the indexer once they reach the threshold.</summary>
+    /// <summary>The log's writer, after each commit: counts the rows, and wakes the indexer when they reach the
+    /// threshold, or when they are the first while it sleeps with nothing to do (so that it starts the interval).</summary>
     public void Committed(int rows)
     {
-        if (Interlocked.Add(ref _unindexed, rows) >= _everyRows && Interlocked.Exchange(ref _woken, 1) == 0) _wake.Release();
+        var count = Interlocked.Add(ref _unindexed, rows);   // a full fence: read _idle after it (see Run)
+        if ((count >= _everyRows || (count == rows && Volatile.Read(ref _idle) == 1)) && Interlocked.Exchange(ref _woken, 1) == 0)
+        {
+            _wake.Release();
+        }
     }
 
     /// <summary>Stops the indexer (a pass under way finishes first); rows not yet indexed are indexed by the next start.</summary>
@@ -91,9 +97,19 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
         {
             while (true)
             {
+                // _idle is set before _unindexed is read, and Committed adds before it reads _idle: either this sees
+                // the row, or Committed sees the indexer idle and wakes it.
+                Interlocked.Exchange(ref _idle, 1);
                 var timeout = behind ? 0 : due || Interlocked.Read(ref _unindexed) > 0 ? _intervalMs : Timeout.Infinite;
-                _wake.Wait(timeout);
+                if (timeout != Timeout.Infinite) Volatile.Write(ref _idle, 0);
+                var woken = _wake.Wait(timeout);
+                Volatile.Write(ref _idle, 0);
                 if (Volatile.Read(ref _stopping) != 0) break;
+                if (woken && timeout == Timeout.Infinite && Interlocked.Read(ref _unindexed) < _everyRows)
+                {
+                    Volatile.Write(ref _woken, 0);   // the first rows since the last pass: the interval starts now
+                    continue;
+                }
                 Interlocked.Exchange(ref _unindexed, 0);
                 Volatile.Write(ref _woken, 0);
                 try
