@@ -17,7 +17,8 @@ namespace DeployGate.Audit.Sqlite;
 /// same throughput, and keeps every SQLite call and lock wait off the request threads. Checkpoints run on a thread
 /// of their own (see <c>RunCheckpointer</c>), never inside an append's commit.</para>
 /// The writer re-reads the chain tip inside each <c>BEGIN IMMEDIATE</c> transaction, so several processes may
-/// share one file without forking the chain (the others then wait on SQLite's lock).</summary>
+/// share one file without forking the chain (the others then wait on SQLite's lock).
+/// <para>Query filters are indexed in a second file, off the commit path (<see cref="SqliteQueryIndex"/>).</para></summary>
 public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 {
     /// <summary>Most records committed in one transaction.</summary>
