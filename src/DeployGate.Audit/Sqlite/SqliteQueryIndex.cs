@@ -10,7 +10,7 @@ namespace DeployGate.Audit.Sqlite;
 /// <see cref="SqliteDecisionLog.IndexInterval"/> while any were.
 /// <para>Why a second file: with the indexes on the log, every commit dirtied one leaf page per index, one per
 /// distinct key in its batch (a 4 KiB WAL frame each, synced before the answer); a pass dirties each leaf once for
-/// all its rows. In the log's file a pass would hold its write lock, so commits would wait for it (10–35 ms a pass
+/// all its rows. In the log's file a pass would hold its write lock, so commits would wait for it (6–35 ms a pass
 /// of 1,024 rows of the 200-environment bench policy); here it holds only this file's lock and a read snapshot of
 /// the log.</para>
 /// The file is derived: it is written without syncs (<c>synchronous = NORMAL</c> in WAL mode: a crash may lose the
