@@ -45,8 +45,8 @@ public interface IStoreFixture : IAsyncDisposable
     IReviewJobStore OpenJobs();
 }
 
-/// <summary>The embedded store. By default the writer never indexes while a test runs (it would only when idle for a
-/// second), so queries read <c>decision_log</c> alone; with <paramref name="indexBeforeQuery"/> every row is in
+/// <summary>The embedded store. By default the log's query index copies nothing (<see cref="TempStore.Open"/> turns its
+/// passes off), so queries read <c>decision_log</c> alone; with <paramref name="indexBeforeQuery"/> every row is in
 /// the query index file before each query, so queries read through its indexes.</summary>
 public sealed class SqliteStoreFixture(bool indexBeforeQuery = false) : IStoreFixture
 {
