@@ -60,38 +60,54 @@ internal sealed class TempStore : IDisposable
         new(DatabasePath, new FixedTime(TestDecisions.T0), everyRows, interval);
 
     /// <summary>A raw connection, as an operator (or an attacker) with the file would have.</summary>
-    public SqliteConnection Raw()
-    {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = DatabasePath, Pooling = false }.ToString());
-        connection.Open();
-        return connection;
-    }
+    public SqliteConnection Raw() => Connect(DatabasePath, SqliteOpenMode.ReadWriteCreate);
 
     public void Exec(string sql)
     {
         using var connection = Raw();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
+        Run(connection, sql);
     }
 
     /// <summary>Removes the append-only triggers first, as someone editing the file by hand would.</summary>
     public void Tamper(string sql) =>
         Exec("DROP TRIGGER decision_log_no_update; DROP TRIGGER decision_log_no_delete; " + sql);
 
-    /// <summary>A query on the log's query index file (<see cref="SqliteQueryIndex"/>).</summary>
-    public T IndexScalar<T>(string sql)
-    {
-        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = SqliteQueryIndex.PathFor(DatabasePath), Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (T)command.ExecuteScalar()!;
-    }
-
     public T Scalar<T>(string sql)
     {
         using var connection = Raw();
+        return Scalar<T>(connection, sql);
+    }
+
+    /// <summary>A statement on the log's existing query index file (<see cref="SqliteQueryIndex"/>).</summary>
+    public void IndexExec(string sql)
+    {
+        using var connection = Connect(SqliteQueryIndex.PathFor(DatabasePath), SqliteOpenMode.ReadWrite);
+        Run(connection, sql);
+    }
+
+    /// <summary>A query on the log's query index file; throws while the file does not exist (it is not created here).</summary>
+    public T IndexScalar<T>(string sql)
+    {
+        using var connection = Connect(SqliteQueryIndex.PathFor(DatabasePath), SqliteOpenMode.ReadOnly);
+        return Scalar<T>(connection, sql);
+    }
+
+    private static SqliteConnection Connect(string path, SqliteOpenMode mode)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ToString());
+        connection.Open();
+        return connection;
+    }
+
+    private static void Run(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static T Scalar<T>(SqliteConnection connection, string sql)
+    {
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         return (T)command.ExecuteScalar()!;

@@ -276,13 +276,13 @@ public sealed class SqliteDecisionLogTests : IDisposable
         await using var log = _store.OpenIndexing(everyRows: 1, interval: TimeSpan.FromMilliseconds(20));
         await log.AppendAllAsync(DecisionLogExtensions.Range(1, 1));
         await Eventually(() => log.Index.PassCount >= 1);
-        IndexExec("CREATE TRIGGER broken_index BEFORE INSERT ON decision_index BEGIN SELECT RAISE(ABORT, 'simulated i/o failure'); END;");
+        _store.IndexExec("CREATE TRIGGER broken_index BEFORE INSERT ON decision_index BEGIN SELECT RAISE(ABORT, 'simulated i/o failure'); END;");
         await log.AppendAllAsync(DecisionLogExtensions.Range(2, 2));
         await Eventually(() => log.Index.FailureCount >= 1);
         Assert.Equal(3, (await log.QueryAsync(new DecisionQuery(Environment: "production"))).Count);
         Assert.Equal(1L, _store.IndexScalar<long>("SELECT count(*) FROM decision_index"));
 
-        IndexExec("DROP TRIGGER broken_index");   // retried after the interval without any new append
+        _store.IndexExec("DROP TRIGGER broken_index");   // retried after the interval without any new append
         await Eventually(() => _store.IndexScalar<long>("SELECT count(*) FROM decision_index") == 3);
         Assert.Equal(3, (await log.QueryAsync(new DecisionQuery(Environment: "production"))).Count);
         Assert.True((await log.VerifyAsync()).Intact);
@@ -309,7 +309,7 @@ public sealed class SqliteDecisionLogTests : IDisposable
             await first.AppendAllAsync(DecisionLogExtensions.Range(1, 4));
             first.Index.IndexNow(2);
             // A layout this build does not know, whose rows it would misread: used, the query would miss seq 1.
-            IndexExec("DELETE FROM decision_index WHERE seq = 1; PRAGMA user_version = 99");
+            _store.IndexExec("DELETE FROM decision_index WHERE seq = 1; PRAGMA user_version = 99");
             Assert.Equal(4, (await first.QueryAsync(new DecisionQuery(Repository: "acme/web"))).Count);
         }
 
@@ -317,15 +317,6 @@ public sealed class SqliteDecisionLogTests : IDisposable
         await Eventually(() => _store.IndexScalar<long>("PRAGMA user_version") == 1
             && _store.IndexScalar<long>("SELECT count(*) FROM decision_index") == 4);
         Assert.Equal(4, (await log.QueryAsync(new DecisionQuery(Repository: "acme/web"))).Count);
-    }
-
-    private void IndexExec(string sql)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={SqliteQueryIndex.PathFor(_store.DatabasePath)};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 
     /// <summary>Polls for up to 10 s; a condition that throws (the index file not made yet) is not met yet.</summary>
