@@ -1,15 +1,15 @@
-using System.Security.Cryptography;
 using DeployGate.Engine;
 
 namespace DeployGate.Api;
 
-/// <summary>Decision ids for the edges (authorize, webhook reviews): the engine's ULID format over fresh randomness.</summary>
+/// <summary>Decision ids for the edges (authorize, webhook reviews): the engine's ULID format over fresh randomness
+/// (<see cref="RandomPool"/>).</summary>
 internal static class DecisionIdSource
 {
     public static string New(DateTimeOffset now)
     {
         Span<byte> random = stackalloc byte[10];
-        RandomNumberGenerator.Fill(random);
+        RandomPool.Fill(random);
         return DecisionIds.Create(now, random);
     }
 }

@@ -171,7 +171,7 @@ internal static class GrantIds
     public static string New(string repository, string runId)
     {
         Span<byte> random = stackalloc byte[16];
-        RandomNumberGenerator.Fill(random);
+        RandomPool.Fill(random);
         return Prefix + Base64UrlEncoder.Encode(random.ToArray()) + "." + OwnerTag(repository, runId);
     }
 
