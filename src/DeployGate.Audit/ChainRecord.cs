@@ -32,19 +32,15 @@ internal sealed record ChainRecord(
     /// <summary>The stored JSON as text (the PostgreSQL store binds text).</summary>
     public string DecisionJson => Encoding.UTF8.GetString(DecisionJsonUtf8);
 
-    /// <summary>Stands in for a grant's bearer token in the stored JSON (see <see cref="From"/>).</summary>
-    internal const string RedactedToken = "[redacted]";
-
-    /// <summary>The row for <paramref name="decision"/>. The JSON is <see cref="DecisionJson.ToJson"/> of the
-    /// decision with one change: a grant's <c>token</c> is replaced by <c>[redacted]</c> (its <c>jti</c> and
-    /// <c>expires_at</c> stay), because the audit log is readable by admins and must not hold live credentials.</summary>
-    public static ChainRecord From(Decision decision, AuditContext context)
+    /// <summary>The row for <paramref name="serialized"/>: its <see cref="SerializedDecision.Stored"/> JSON, the grant's
+    /// token redacted, because the audit log is readable by admins and must not hold live credentials.</summary>
+    public static ChainRecord From(SerializedDecision serialized, AuditContext context)
     {
-        ArgumentNullException.ThrowIfNull(decision);
+        ArgumentNullException.ThrowIfNull(serialized);
         ArgumentNullException.ThrowIfNull(context);
+        var decision = serialized.Decision;
         ArgumentException.ThrowIfNullOrEmpty(decision.DecisionId);
         ArgumentException.ThrowIfNullOrEmpty(context.Channel);
-        var stored = decision.Grant is null ? decision : decision with { Grant = decision.Grant with { Token = RedactedToken } };
         return new ChainRecord(
             decision.DecisionId,
             StoreTime.Format(decision.EvaluatedAt),
@@ -54,7 +50,7 @@ internal sealed record ChainRecord(
             decision.Identity.RunId,
             context.Channel,
             context.DeliveryId,
-            Engine.DecisionJson.ToUtf8(stored));
+            serialized.Stored);
     }
 }
 

@@ -28,7 +28,7 @@ internal sealed class GroupCommitQueue
 
     /// <summary>Queues a decision; the task completes when its batch committed. Cancelling stops the wait
     /// only: a record already queued may still be written (recording too much is the safe side).</summary>
-    public ValueTask EnqueueAsync(Decision decision, AuditContext context, CancellationToken cancellationToken)
+    public ValueTask EnqueueAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(decision);
         ArgumentNullException.ThrowIfNull(context);
@@ -38,7 +38,7 @@ internal sealed class GroupCommitQueue
         if (!_queue.Writer.TryWrite(pending))
         {
             return ValueTask.FromException(new AuditStoreException(StoreCodes.Closed,
-                $"audit log is closed; decision `{decision.DecisionId}` was not recorded"));
+                $"audit log is closed; decision `{decision.Decision.DecisionId}` was not recorded"));
         }
         var done = pending.Done.Task;
         return new ValueTask(cancellationToken.CanBeCanceled ? done.WaitAsync(cancellationToken) : done);

@@ -31,6 +31,10 @@ public interface IDecisionLog
     /// (committed and synced); the caller answers only after that. Group commit is allowed.</summary>
     ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default);
 
+    /// <summary>As <see cref="AppendAsync(Decision, AuditContext, CancellationToken)"/>, for a decision the caller
+    /// serialized already to answer with it: the row stores its <see cref="SerializedDecision"/> JSON as it is.</summary>
+    ValueTask AppendAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken = default);
+
     /// <summary>Decisions as their stored JSON (SPEC §3 shape), newest first.</summary>
     Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default);
 

@@ -131,6 +131,57 @@ public sealed class DecisionJsonTests
     [InlineData("2026-11-22T10:15:00.1234567Z", "2026-11-22T10:15:00.123Z")]   // milliseconds, truncated
     public void Instant_IsUtcRfc3339WithAtMostMilliseconds(string input, string expected) =>
         Assert.Equal(expected, DecisionJson.Instant(DateTimeOffset.Parse(input, System.Globalization.CultureInfo.InvariantCulture)));
+
+    private static Decision Allowed() => Evaluator.Evaluate(TestSupport.Example(), new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1"),
+        TestSupport.Claims(environment: "production"), TestSupport.At("2026-11-23T09:00:00Z"), "dec_t");
+
+    [Fact]
+    public void OneSerialization_WithoutAGrant_IsOneArray_AsTheOtherWriterWrites()
+    {
+        foreach (var decision in new[] { Allowed(), Evaluator.Evaluate(TestSupport.Example(), new DecisionRequest(GateAction.Deploy, "nowhere"), TestSupport.Claims(), TestSupport.Now, "dec_n") })
+        {
+            var answer = DecisionJson.ToUtf8(decision, "[redacted]", out var redacted);
+            Assert.Same(answer, redacted);
+            Assert.Equal(DecisionJson.ToUtf8(decision), answer);
+        }
+    }
+
+    // Tokens short and long (past the writer's 4 KiB buffer and past the 64 KiB it keeps), ones the writer escapes,
+    // and decisions whose JSON before the token is past the writer's buffer already.
+    [Theory]
+    [InlineData(1, "[redacted]", 0)]
+    [InlineData(600, "[redacted]", 0)]
+    [InlineData(5_000, "x", 0)]
+    [InlineData(100_000, "[redacted]", 0)]
+    [InlineData(-1, "[redacted]", 0)]
+    [InlineData(600, "[redacted]", 20_000)]
+    [InlineData(100_000, "[redacted]", 100_000)]
+    public void OneSerialization_WithAGrant_IsTheAnswer_AndTheAnswerWithTheTokenReplaced(int length, string replacement, int actorLength)
+    {
+        var token = length < 0 ? "a\"b\\c<d>é\u0001f.g" : new string('t', length - 1) + ".";
+        var allowed = Allowed();
+        if (actorLength > 0) allowed = allowed with { Identity = allowed.Identity with { Actor = new string('a', actorLength) } };
+        var decision = allowed with { Grant = new GrantInfo(token, "g1.jti", TestSupport.At("2026-11-23T09:10:00Z")) };
+        Assert.Equal(Verdict.Allow, decision.Verdict);
+
+        var answer = DecisionJson.ToUtf8(decision, replacement, out var redacted);
+
+        Assert.Equal(DecisionJson.ToUtf8(decision), answer);
+        Assert.Equal(DecisionJson.ToUtf8(decision with { Grant = decision.Grant with { Token = replacement } }), redacted);
+        // The thread's buffer is reused: a smaller decision after a bigger one is not cut or padded.
+        var small = DecisionJson.ToUtf8(Allowed() with { Grant = new GrantInfo("t.t", "g1.jti", TestSupport.Now) }, replacement, out var smallRedacted);
+        Assert.Equal(DecisionJson.ToUtf8(Allowed() with { Grant = new GrantInfo(replacement, "g1.jti", TestSupport.Now) }), smallRedacted);
+        Assert.NotEqual(small, smallRedacted);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("\"")]
+    [InlineData("a\\b")]
+    [InlineData("é")]
+    [InlineData("<x>")]
+    public void OneSerialization_RefusesAReplacementThatWouldNeedEscaping(string replacement) =>
+        Assert.ThrowsAny<ArgumentException>(() => DecisionJson.ToUtf8(Allowed(), replacement, out _));
 }
 
 public sealed class WholeJobTests

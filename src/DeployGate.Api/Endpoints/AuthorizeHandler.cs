@@ -83,7 +83,8 @@ internal sealed partial class AuthorizeHandler(
             }
         }
 
-        if (!await TryAppendAsync(context, decision, ct)) return;
+        var serialized = SerializedDecision.Of(decision);   // one serialization: the answer, and the audit row's JSON
+        if (!await TryAppendAsync(context, serialized, ct)) return;
         var verdictName = DecisionJson.VerdictName(decision.Verdict);
         var firstFailure = decision.Failures.FirstOrDefault()?.Code ?? "-";
         Log.Decided(logger, decision.DecisionId, verdictName, claims.Repository!, decision.Request.Environment,
@@ -97,12 +98,12 @@ internal sealed partial class AuthorizeHandler(
         if (unavailable) response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         response.ContentType = "application/json";
         response.Headers.CacheControl = "no-store";
-        await response.Body.WriteAsync(DecisionJson.ToUtf8(decision), ct);
+        await response.Body.WriteAsync(serialized.Answer, ct);
     }
 
     private async Task RecordRejectionAndAnswerAsync(HttpContext context, Decision decision, int status, CancellationToken ct)
     {
-        if (!await TryAppendAsync(context, decision, ct)) return;
+        if (!await TryAppendAsync(context, SerializedDecision.Of(decision), ct)) return;
         var check = decision.Checks[0];
         await Problems.WriteAsync(context, status, check.Code!, check.Message, decision.DecisionId,
             status == StatusCodes.Status503ServiceUnavailable ? RetryAfterSeconds : null);
@@ -110,7 +111,7 @@ internal sealed partial class AuthorizeHandler(
 
     /// <summary>Invariant: nothing is answered for a decision that is not durable (SPEC §1.6); a store
     /// failure is a 503 that carries no verdict.</summary>
-    private async Task<bool> TryAppendAsync(HttpContext context, Decision decision, CancellationToken ct)
+    private async Task<bool> TryAppendAsync(HttpContext context, SerializedDecision decision, CancellationToken ct)
     {
         try
         {
@@ -123,10 +124,10 @@ internal sealed partial class AuthorizeHandler(
         }
         catch (Exception ex)
         {
-            Log.StoreFailed(logger, decision.DecisionId, ex);
+            Log.StoreFailed(logger, decision.Decision.DecisionId, ex);
             var code = ex is AuditStoreException store ? store.Code : StoreCodes.Unavailable;
             await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, code,
-                "the audit log cannot record the decision; nothing is allowed until it can", decision.DecisionId, RetryAfterSeconds);
+                "the audit log cannot record the decision; nothing is allowed until it can", decision.Decision.DecisionId, RetryAfterSeconds);
             return false;
         }
     }

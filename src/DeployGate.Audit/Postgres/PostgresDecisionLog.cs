@@ -81,6 +81,10 @@ public sealed class PostgresDecisionLog : IDecisionLog, IAsyncDisposable
     /// (database unreachable, connection terminated, lock wait over <see cref="LockTimeout"/>), <c>DG5003</c> for a
     /// duplicate <c>decision_id</c>, <c>DG5004</c> after disposal. Cancelling stops the wait only.</remarks>
     public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default)
+        => AppendAsync(SerializedDecision.Of(decision), context, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask AppendAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken = default)
         => _queue.EnqueueAsync(decision, context, cancellationToken);
 
     /// <inheritdoc />

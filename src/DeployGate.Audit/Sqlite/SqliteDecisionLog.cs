@@ -222,19 +222,24 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <c>DG5003</c> for a duplicate <c>decision_id</c>, <c>DG5004</c> after disposal. Cancelling stops the
     /// wait only: a record already queued may still be written (recording too much is the safe side).</remarks>
     public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default)
+        => AppendAsync(SerializedDecision.Of(decision), context, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>As the other overload, with the JSON serialized by the caller.</remarks>
+    public ValueTask AppendAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(decision);
         ArgumentNullException.ThrowIfNull(context);
         if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
 
-        var pending = new Pending(ChainRecord.From(decision, context));   // serialized on the caller's thread
+        var pending = new Pending(ChainRecord.From(decision, context));
         bool wake;
         lock (_gate)
         {
             if (_closed)
             {
                 return ValueTask.FromException(new AuditStoreException(StoreCodes.Closed,
-                    $"audit log is closed; decision `{decision.DecisionId}` was not recorded"));
+                    $"audit log is closed; decision `{decision.Decision.DecisionId}` was not recorded"));
             }
             _waiting.Add(pending);
             wake = !_committing;

@@ -264,6 +264,9 @@ public sealed class AuthorizeTests : IAsyncLifetime
         public ValueTask AppendAsync(DeployGate.Engine.Decision decision, DeployGate.Audit.AuditContext context, CancellationToken cancellationToken = default) =>
             ValueTask.FromException(new DeployGate.Audit.AuditStoreException("disk on fire"));
 
+        public ValueTask AppendAsync(DeployGate.Audit.SerializedDecision decision, DeployGate.Audit.AuditContext context, CancellationToken cancellationToken = default) =>
+            ValueTask.FromException(new DeployGate.Audit.AuditStoreException("disk on fire"));
+
         public Task<IReadOnlyList<string>> QueryAsync(DeployGate.Audit.DecisionQuery query, CancellationToken cancellationToken = default) =>
             Task.FromException<IReadOnlyList<string>>(new DeployGate.Audit.AuditStoreException("disk on fire"));
 

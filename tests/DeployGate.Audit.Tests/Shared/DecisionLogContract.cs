@@ -590,6 +590,9 @@ public sealed class TestLog(IDecisionLog inner) : IDecisionLog, IAsyncDisposable
     public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default) =>
         Inner.AppendAsync(decision, context, cancellationToken);
 
+    public ValueTask AppendAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken = default) =>
+        Inner.AppendAsync(decision, context, cancellationToken);
+
     public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default) =>
         Inner.QueryAsync(query, cancellationToken);
 

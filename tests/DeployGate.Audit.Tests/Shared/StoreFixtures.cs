@@ -107,6 +107,9 @@ public sealed class SqliteStoreFixture(bool indexBeforeQuery = false) : IStoreFi
         public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default) =>
             Inner.AppendAsync(decision, context, cancellationToken);
 
+        public ValueTask AppendAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken = default) =>
+            Inner.AppendAsync(decision, context, cancellationToken);
+
         public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
         {
             Inner.Index.IndexNow();
