@@ -8,13 +8,13 @@ namespace DeployGate.Benchmarks;
 /// are of single decisions, not of iteration means. Includes the ~20–40 ns cost of reading the timer.</summary>
 internal static class LatencyRun
 {
-    public static int Run(int count)
+    public static int Run(int count, string? only = null)
     {
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine($"# in-process decision latency: {count:N0} decisions per scenario after {count / 10:N0} warm-up, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         Console.WriteLine($"{"scenario",-22} {"verdict",-8} {"p50 µs",8} {"p99 µs",8} {"p99.9 µs",9} {"mean µs",8} {"bytes/op",9}");
         var samples = new long[count];
-        foreach (var s in Scenario.All())
+        foreach (var s in Scenario.All().Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)))
         {
             var verdict = s.VerdictLabel;
             for (var i = 0; i < count / 10; i++) s.Decide();

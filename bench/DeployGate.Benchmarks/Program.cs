@@ -2,7 +2,8 @@ using BenchmarkDotNet.Running;
 using DeployGate.Benchmarks;
 using DeployGate.Benchmarks.Http;
 
-// `latency [N]`: per-decision p50/p99/p99.9 and bytes per decision (fast, a few seconds).
+// `latency [N] [name]`: per-decision p50/p99/p99.9 and bytes per decision (fast, a few seconds); only the scenarios
+//   whose name contains `name` when given.
 // `http --cli deploygate.dll --plaintext plaintext.dll [--out file.md]`: the HTTP load run (bench/run.sh).
 // `mix [instant]`: the HTTP run's example request mix decided in process (engine share of a request).
 // `audit [seconds]`: group commit of the SQLite audit log alone (records/s, batch sizes, append latency).
@@ -10,7 +11,7 @@ using DeployGate.Benchmarks.Http;
 // anything else: BenchmarkDotNet (mean, error, allocations), e.g. `--filter '*'`.
 if (args.Length > 0 && args[0] == "latency")
 {
-    return LatencyRun.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000);
+    return LatencyRun.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000, args.Length > 2 ? args[2] : null);
 }
 if (args.Length > 0 && args[0] == "http")
 {

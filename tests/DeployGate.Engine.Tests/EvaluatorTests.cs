@@ -129,6 +129,10 @@ public sealed class DecisionJsonTests
     [InlineData("2026-11-22T10:15:00Z", "2026-11-22T10:15:00Z")]
     [InlineData("2026-11-22T11:15:00.5+01:00", "2026-11-22T10:15:00.500Z")]
     [InlineData("2026-11-22T10:15:00.1234567Z", "2026-11-22T10:15:00.123Z")]   // milliseconds, truncated
+    [InlineData("2026-11-22T10:15:00.0000001Z", "2026-11-22T10:15:00.000Z")]   // not a whole second
+    [InlineData("2026-01-02T23:04:05.999-13:59", "2026-01-03T13:03:05.999Z")]
+    [InlineData("0099-12-31T23:59:59Z", "0099-12-31T23:59:59Z")]
+    [InlineData("9999-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59.999Z")]
     public void Instant_IsUtcRfc3339WithAtMostMilliseconds(string input, string expected) =>
         Assert.Equal(expected, DecisionJson.Instant(DateTimeOffset.Parse(input, System.Globalization.CultureInfo.InvariantCulture)));
 

@@ -38,10 +38,8 @@ public static class DecisionJson
     /// (<c>…:00.123Z</c>, truncated), which every common parser reads (Python before 3.11 does not read 7 digits).</summary>
     public static string Instant(DateTimeOffset t)
     {
-        var utc = t.ToUniversalTime();
-        return utc.Ticks % TimeSpan.TicksPerMillisecond == 0 && utc.Millisecond == 0
-            ? utc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)
-            : utc.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        Span<byte> text = stackalloc byte[24];
+        return System.Text.Encoding.ASCII.GetString(text[..FormatInstant(t, text)]);
     }
 
     public static byte[] ToUtf8(Decision decision, bool indented = false)
@@ -127,85 +125,177 @@ public static class DecisionJson
         ArgumentNullException.ThrowIfNull(d);
         token = default;
         w.WriteStartObject();
-        w.WriteString("decision_id", d.DecisionId);
-        w.WriteString("verdict", VerdictName(d.Verdict));
-        w.WriteString("evaluated_at", Instant(d.EvaluatedAt));
+        w.WriteString(N.DecisionId, d.DecisionId);
+        w.WriteString(N.Verdict, d.Verdict == Verdict.Allow ? N.Allow : N.Deny);
+        WriteInstant(w, N.EvaluatedAt, d.EvaluatedAt);
 
-        w.WriteStartObject("request");
-        w.WriteString("action", ActionName(d.Request.Action));
-        w.WriteString("environment", d.Request.Environment);
-        if (d.Request.Target is not null) w.WriteString("target", d.Request.Target);
-        if (d.Request.Secret is not null) w.WriteString("secret", d.Request.Secret);
+        w.WriteStartObject(N.Request);
+        w.WriteString(N.Action, d.Request.Action == GateAction.Deploy ? N.Deploy : N.ReadSecret);
+        w.WriteString(N.Environment, d.Request.Environment);
+        if (d.Request.Target is not null) w.WriteString(N.Target, d.Request.Target);
+        if (d.Request.Secret is not null) w.WriteString(N.Secret, d.Request.Secret);
         if (d.Request.BreakGlassReason is not null)
         {
-            w.WriteStartObject("break_glass");
-            w.WriteString("reason", d.Request.BreakGlassReason);
+            w.WriteStartObject(N.BreakGlass);
+            w.WriteString(N.Reason, d.Request.BreakGlassReason);
             w.WriteEndObject();
         }
         w.WriteEndObject();
 
         var id = d.Identity;
-        w.WriteStartObject("identity");
-        w.WriteString("repository", id.Repository);
-        w.WriteString("workflow", id.Workflow);
-        w.WriteString("ref", id.Ref);
-        w.WriteString("sha", id.Sha);
-        w.WriteString("run_id", id.RunId);
-        w.WriteString("run_attempt", id.RunAttempt);
-        w.WriteString("actor", id.Actor);
-        w.WriteStartArray("identities");
+        w.WriteStartObject(N.Identity);
+        w.WriteString(N.Repository, id.Repository);
+        w.WriteString(N.Workflow, id.Workflow);
+        w.WriteString(N.Ref, id.Ref);
+        w.WriteString(N.Sha, id.Sha);
+        w.WriteString(N.RunId, id.RunId);
+        w.WriteString(N.RunAttempt, id.RunAttempt);
+        w.WriteString(N.Actor, id.Actor);
+        w.WriteStartArray(N.Identities);
         foreach (var name in id.Identities) w.WriteStringValue(name);
         w.WriteEndArray();
-        w.WriteStartArray("roles");
+        w.WriteStartArray(N.Roles);
         foreach (var role in id.Roles)
         {
             w.WriteStartObject();
-            w.WriteString("role", role.Role);
-            w.WriteString("via", role.Via);
-            if (role.GrantedBy is not null) w.WriteString("granted_by", role.GrantedBy);
-            if (role.Until is { } until) w.WriteString("until", Instant(until));
-            if (role.Reason is not null) w.WriteString("reason", role.Reason);
+            w.WriteString(N.Role, role.Role);
+            w.WriteString(N.Via, role.Via);
+            if (role.GrantedBy is not null) w.WriteString(N.GrantedBy, role.GrantedBy);
+            if (role.Until is { } until) WriteInstant(w, N.Until, until);
+            if (role.Reason is not null) w.WriteString(N.Reason, role.Reason);
             w.WriteEndObject();
         }
         w.WriteEndArray();
         w.WriteEndObject();
 
-        w.WriteStartArray("checks");
+        w.WriteStartArray(N.Checks);
         foreach (var check in d.Checks)
         {
             w.WriteStartObject();
-            w.WriteString("check", check.Name);
-            w.WriteString("result", ResultName(check.Result));
-            if (check.Code is null) w.WriteNull("code"); else w.WriteString("code", check.Code);
-            w.WriteString("message", check.Message);
+            w.WriteString(N.Check, check.Name);
+            w.WriteString(N.Result, check.Result switch { CheckResult.Pass => N.Pass, CheckResult.Fail => N.Fail, CheckResult.Overridden => N.Overridden, _ => N.NotApplicable });
+            if (check.Code is null) w.WriteNull(N.Code); else w.WriteString(N.Code, check.Code);
+            w.WriteString(N.Message, check.Message);
             w.WriteEndObject();
         }
         w.WriteEndArray();
 
-        if (d.NextAllowedAt is { } next) w.WriteString("next_allowed_at", Instant(next));
-        else w.WriteNull("next_allowed_at");
-        w.WriteBoolean("break_glass", d.BreakGlass);
+        if (d.NextAllowedAt is { } next) WriteInstant(w, N.NextAllowedAt, next);
+        else w.WriteNull(N.NextAllowedAt);
+        w.WriteBoolean(N.BreakGlass, d.BreakGlass);
 
-        w.WriteStartObject("policy");
-        w.WriteString("source", d.Policy.Source);
-        if (d.Policy.Revision is null) w.WriteNull("revision"); else w.WriteString("revision", d.Policy.Revision);
+        w.WriteStartObject(N.Policy);
+        w.WriteString(N.Source, d.Policy.Source);
+        if (d.Policy.Revision is null) w.WriteNull(N.Revision); else w.WriteString(N.Revision, d.Policy.Revision);
         w.WriteEndObject();
 
         if (d.Grant is null)
         {
-            w.WriteNull("grant");
+            w.WriteNull(N.Grant);
         }
         else
         {
-            w.WriteStartObject("grant");
-            w.WritePropertyName("token");
+            w.WriteStartObject(N.Grant);
+            w.WritePropertyName(N.Token);
             var start = (int)(w.BytesCommitted + w.BytesPending);   // every byte written so far, flushed or not
             w.WriteStringValue(d.Grant.Token);
             token = (start, (int)(w.BytesCommitted + w.BytesPending));
-            w.WriteString("jti", d.Grant.Jti);
-            w.WriteString("expires_at", Instant(d.Grant.ExpiresAt));
+            w.WriteString(N.Jti, d.Grant.Jti);
+            WriteInstant(w, N.ExpiresAt, d.Grant.ExpiresAt);
             w.WriteEndObject();
         }
         w.WriteEndObject();
+    }
+
+    /// <summary><see cref="Instant"/>'s text, written as UTF-8 without a string in between.</summary>
+    private static void WriteInstant(Utf8JsonWriter w, JsonEncodedText name, DateTimeOffset t)
+    {
+        Span<byte> text = stackalloc byte[24];
+        w.WriteString(name, text[..FormatInstant(t, text)]);
+    }
+
+    /// <summary>Writes <see cref="Instant"/>'s text into <paramref name="into"/> (24 bytes suffice); returns its length.</summary>
+    internal static int FormatInstant(DateTimeOffset t, Span<byte> into)
+    {
+        var utc = t.UtcDateTime;
+        Digits(into[..4], utc.Year);
+        into[4] = (byte)'-';
+        Digits(into.Slice(5, 2), utc.Month);
+        into[7] = (byte)'-';
+        Digits(into.Slice(8, 2), utc.Day);
+        into[10] = (byte)'T';
+        Digits(into.Slice(11, 2), utc.Hour);
+        into[13] = (byte)':';
+        Digits(into.Slice(14, 2), utc.Minute);
+        into[16] = (byte)':';
+        Digits(into.Slice(17, 2), utc.Second);
+        var length = 19;
+        if (utc.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            into[length++] = (byte)'.';
+            Digits(into.Slice(length, 3), utc.Millisecond);
+            length += 3;
+        }
+        into[length++] = (byte)'Z';
+        return length;
+    }
+
+    private static void Digits(Span<byte> into, int value)
+    {
+        for (var i = into.Length - 1; i >= 0; i--)
+        {
+            into[i] = (byte)('0' + (value % 10));
+            value /= 10;
+        }
+    }
+
+    /// <summary>Property names and fixed values, encoded once.</summary>
+    private static class N
+    {
+        public static readonly JsonEncodedText Action = JsonEncodedText.Encode("action");
+        public static readonly JsonEncodedText Actor = JsonEncodedText.Encode("actor");
+        public static readonly JsonEncodedText BreakGlass = JsonEncodedText.Encode("break_glass");
+        public static readonly JsonEncodedText Check = JsonEncodedText.Encode("check");
+        public static readonly JsonEncodedText Checks = JsonEncodedText.Encode("checks");
+        public static readonly JsonEncodedText Code = JsonEncodedText.Encode("code");
+        public static readonly JsonEncodedText DecisionId = JsonEncodedText.Encode("decision_id");
+        public static readonly JsonEncodedText Environment = JsonEncodedText.Encode("environment");
+        public static readonly JsonEncodedText EvaluatedAt = JsonEncodedText.Encode("evaluated_at");
+        public static readonly JsonEncodedText ExpiresAt = JsonEncodedText.Encode("expires_at");
+        public static readonly JsonEncodedText Grant = JsonEncodedText.Encode("grant");
+        public static readonly JsonEncodedText GrantedBy = JsonEncodedText.Encode("granted_by");
+        public static readonly JsonEncodedText Identities = JsonEncodedText.Encode("identities");
+        public static readonly JsonEncodedText Identity = JsonEncodedText.Encode("identity");
+        public static readonly JsonEncodedText Jti = JsonEncodedText.Encode("jti");
+        public static readonly JsonEncodedText Message = JsonEncodedText.Encode("message");
+        public static readonly JsonEncodedText NextAllowedAt = JsonEncodedText.Encode("next_allowed_at");
+        public static readonly JsonEncodedText Policy = JsonEncodedText.Encode("policy");
+        public static readonly JsonEncodedText Reason = JsonEncodedText.Encode("reason");
+        public static readonly JsonEncodedText Ref = JsonEncodedText.Encode("ref");
+        public static readonly JsonEncodedText Repository = JsonEncodedText.Encode("repository");
+        public static readonly JsonEncodedText Request = JsonEncodedText.Encode("request");
+        public static readonly JsonEncodedText Result = JsonEncodedText.Encode("result");
+        public static readonly JsonEncodedText Revision = JsonEncodedText.Encode("revision");
+        public static readonly JsonEncodedText Role = JsonEncodedText.Encode("role");
+        public static readonly JsonEncodedText Roles = JsonEncodedText.Encode("roles");
+        public static readonly JsonEncodedText RunAttempt = JsonEncodedText.Encode("run_attempt");
+        public static readonly JsonEncodedText RunId = JsonEncodedText.Encode("run_id");
+        public static readonly JsonEncodedText Secret = JsonEncodedText.Encode("secret");
+        public static readonly JsonEncodedText Sha = JsonEncodedText.Encode("sha");
+        public static readonly JsonEncodedText Source = JsonEncodedText.Encode("source");
+        public static readonly JsonEncodedText Target = JsonEncodedText.Encode("target");
+        public static readonly JsonEncodedText Token = JsonEncodedText.Encode("token");
+        public static readonly JsonEncodedText Until = JsonEncodedText.Encode("until");
+        public static readonly JsonEncodedText Verdict = JsonEncodedText.Encode("verdict");
+        public static readonly JsonEncodedText Via = JsonEncodedText.Encode("via");
+        public static readonly JsonEncodedText Workflow = JsonEncodedText.Encode("workflow");
+        public static readonly JsonEncodedText Allow = JsonEncodedText.Encode("allow");
+        public static readonly JsonEncodedText Deny = JsonEncodedText.Encode("deny");
+        public static readonly JsonEncodedText Pass = JsonEncodedText.Encode("pass");
+        public static readonly JsonEncodedText Fail = JsonEncodedText.Encode("fail");
+        public static readonly JsonEncodedText Overridden = JsonEncodedText.Encode("overridden");
+        public static readonly JsonEncodedText NotApplicable = JsonEncodedText.Encode("not_applicable");
+        public static readonly JsonEncodedText Deploy = JsonEncodedText.Encode("deploy");
+        public static readonly JsonEncodedText ReadSecret = JsonEncodedText.Encode("read-secret");
     }
 }
