@@ -18,6 +18,7 @@ internal interface ITimeSet
 /// an <c>until</c> at or before <c>from</c> closes on the following day; <c>24:00</c> is the end of the day.</summary>
 internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, TimeSpan until) : ITimeSet
 {
+    private readonly ZoneOffsets _zone = ZoneOffsets.Of(zone);
     private readonly bool _crossesMidnight = until <= from;
     private readonly DayCache _occurrences = new();
 
@@ -26,14 +27,14 @@ internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, T
     private OpenInterval Occurrence(DateTime day)
     {
         if (_occurrences.TryGet(day, out var cached)) return cached;
-        var open = WallClock.ToInstant(day + from, zone);
-        var close = WallClock.ToInstant((_crossesMidnight ? day.AddDays(1) : day) + until, zone);
+        var open = WallClock.ToInstant(day + from, _zone);
+        var close = WallClock.ToInstant((_crossesMidnight ? day.AddDays(1) : day) + until, _zone);
         return _occurrences.Put(day, new OpenInterval(open, close));
     }
 
     public bool Contains(DateTimeOffset t, out OpenInterval covering)
     {
-        var today = WallClock.ToWall(t, zone).Date;
+        var today = WallClock.ToWall(t, _zone).Date;
         // An occurrence lasts less than two days of wall time, so only yesterday's and today's can cover t.
         for (var day = today.AddDays(-1); day <= today; day = day.AddDays(1))
         {
@@ -51,8 +52,8 @@ internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, T
 
     public void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into)
     {
-        var first = WallClock.ToWall(from, zone).Date.AddDays(-2);
-        var last = WallClock.ToWall(to, zone).Date.AddDays(1);
+        var first = WallClock.ToWall(from, _zone).Date.AddDays(-2);
+        var last = WallClock.ToWall(to, _zone).Date.AddDays(1);
         for (var day = first; day <= last; day = day.AddDays(1))
         {
             if (!Opens(day)) continue;
@@ -67,6 +68,7 @@ internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, T
 /// overlap) open once.</summary>
 internal sealed class CronSet(TimeZoneInfo zone, CrontabSchedule schedule, TimeSpan duration) : ITimeSet
 {
+    private readonly ZoneOffsets _zone = ZoneOffsets.Of(zone);
     // Wall time runs at most a DST shift (≤ 2 h in any zone in use) behind or ahead of elapsed time;
     // starting the occurrence scan this much earlier finds every opening that can still be open.
     private static readonly TimeSpan Slack = TimeSpan.FromHours(4);
@@ -74,13 +76,13 @@ internal sealed class CronSet(TimeZoneInfo zone, CrontabSchedule schedule, TimeS
     public bool Contains(DateTimeOffset t, out OpenInterval covering)
     {
         covering = default;
-        var wall = WallClock.ToWall(t - duration, zone) - Slack;
-        var end = WallClock.ToWall(t, zone) + Slack;
+        var wall = WallClock.ToWall(t - duration, _zone) - Slack;
+        var end = WallClock.ToWall(t, _zone) + Slack;
         while (true)
         {
             var next = schedule.GetNextOccurrence(wall, end);
             if (next >= end) return false;
-            var open = WallClock.ToInstant(next, zone);
+            var open = WallClock.ToInstant(next, _zone);
             if (open > t) return false;
             if (t < open + duration)
             {
@@ -93,15 +95,15 @@ internal sealed class CronSet(TimeZoneInfo zone, CrontabSchedule schedule, TimeS
 
     public void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into)
     {
-        var wall = WallClock.ToWall(from - duration, zone) - Slack;
-        var end = WallClock.ToWall(to, zone) + Slack;
+        var wall = WallClock.ToWall(from - duration, _zone) - Slack;
+        var end = WallClock.ToWall(to, _zone) + Slack;
         DateTimeOffset? previous = null;
         while (true)
         {
             var next = schedule.GetNextOccurrence(wall, end);
             if (next >= end) return;
             wall = next;
-            var open = WallClock.ToInstant(next, zone);
+            var open = WallClock.ToInstant(next, _zone);
             if (open >= to) return;
             if (open == previous) continue; // opens once per instant
             previous = open;
@@ -132,6 +134,7 @@ internal sealed class AbsoluteSet(DateTimeOffset from, DateTimeOffset until) : I
 /// <summary><c>dates</c>: whole local days, each <c>[00:00, next day 00:00)</c> in the zone.</summary>
 internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> dates) : ITimeSet
 {
+    private readonly ZoneOffsets _zone = ZoneOffsets.Of(zone);
     private readonly HashSet<DateOnly> _dates = [.. dates];
     private readonly DateOnly[] _sorted = [.. dates.Order()];
     private readonly DayCache _days = new();
@@ -141,13 +144,13 @@ internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> 
         var day = d.ToDateTime(TimeOnly.MinValue);
         if (_days.TryGet(day, out var cached)) return cached;
         return _days.Put(day, new OpenInterval(
-            WallClock.ToInstant(day, zone),
-            WallClock.ToInstant(d.AddDays(1).ToDateTime(TimeOnly.MinValue), zone)));
+            WallClock.ToInstant(day, _zone),
+            WallClock.ToInstant(d.AddDays(1).ToDateTime(TimeOnly.MinValue), _zone)));
     }
 
     public bool Contains(DateTimeOffset t, out OpenInterval covering)
     {
-        var today = DateOnly.FromDateTime(WallClock.ToWall(t, zone));
+        var today = DateOnly.FromDateTime(WallClock.ToWall(t, _zone));
         for (var d = today.AddDays(-1); d <= today.AddDays(1); d = d.AddDays(1))
         {
             if (!_dates.Contains(d)) continue;
