@@ -58,8 +58,33 @@ internal sealed record ChainRecord(
 /// e.g. <c>2026-11-22T10:15:00.0000000Z</c>, so text order is time order (the <c>since</c> filter relies on it).</summary>
 internal static class StoreTime
 {
-    public static string Format(DateTimeOffset t) =>
-        t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+    public static string Format(DateTimeOffset t) => string.Create(28, t.UtcDateTime, static (text, utc) =>
+    {
+        // By hand: the custom format string took ~0.4 µs, twice per record (evaluated_at, recorded_at).
+        Digits(text[..4], utc.Year);
+        text[4] = '-';
+        Digits(text.Slice(5, 2), utc.Month);
+        text[7] = '-';
+        Digits(text.Slice(8, 2), utc.Day);
+        text[10] = 'T';
+        Digits(text.Slice(11, 2), utc.Hour);
+        text[13] = ':';
+        Digits(text.Slice(14, 2), utc.Minute);
+        text[16] = ':';
+        Digits(text.Slice(17, 2), utc.Second);
+        text[19] = '.';
+        Digits(text.Slice(20, 7), (int)(utc.Ticks % TimeSpan.TicksPerSecond));
+        text[27] = 'Z';
+    });
+
+    private static void Digits(Span<char> into, int value)
+    {
+        for (var i = into.Length - 1; i >= 0; i--)
+        {
+            into[i] = (char)('0' + (value % 10));
+            value /= 10;
+        }
+    }
 }
 
 /// <summary>The hash chain (SPEC §9): <c>hash = SHA-256(prev_hash ‖ canonical record)</c>, where
@@ -117,9 +142,17 @@ internal static class ChainHash
         return Convert.FromHexString(hex, destination, out _, out var written) == OperationStatus.Done && written == Size;
     }
 
+    /// <summary>A byte count in decimal, ASCII (no string in between).</summary>
+    private static void Count(ArrayBufferWriter<byte> buffer, int count)
+    {
+        var span = buffer.GetSpan(11);
+        if (!count.TryFormat(span, out var written, default, CultureInfo.InvariantCulture)) throw new InvalidOperationException("count does not fit");
+        buffer.Advance(written);
+    }
+
     private static void Field(ArrayBufferWriter<byte> buffer, ReadOnlySpan<byte> utf8)
     {
-        Encoding.UTF8.GetBytes(utf8.Length.ToString(CultureInfo.InvariantCulture), buffer);
+        Count(buffer, utf8.Length);
         buffer.Write(":"u8);
         buffer.Write(utf8);
         buffer.Write("\n"u8);
@@ -132,8 +165,7 @@ internal static class ChainHash
             buffer.Write("-\n"u8);
             return;
         }
-        var count = Encoding.UTF8.GetByteCount(value);
-        Encoding.UTF8.GetBytes(count.ToString(CultureInfo.InvariantCulture), buffer);
+        Count(buffer, Encoding.UTF8.GetByteCount(value));
         buffer.Write(":"u8);
         Encoding.UTF8.GetBytes(value, buffer);
         buffer.Write("\n"u8);

@@ -57,3 +57,29 @@ public sealed class ChainHashTests : IDisposable
         Assert.NotEqual(ChainHash.Compute(zero, 1, "t", a), ChainHash.Compute(zero, 2, "t", a));
     }
 }
+
+/// <summary><c>evaluated_at</c>/<c>recorded_at</c> text (hashed and compared as text): the documented format, written by hand.</summary>
+public sealed class StoreTimeTests
+{
+    private static string Reference(DateTimeOffset t) =>
+        t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void Format_IsTheDocumentedText_ForAnyInstant()
+    {
+        var random = new Random(20261202);
+        DateTimeOffset[] edges =
+        [
+            DateTimeOffset.MinValue, DateTimeOffset.MaxValue, DateTimeOffset.UnixEpoch,
+            new(2026, 11, 22, 10, 15, 0, TimeSpan.Zero), new(2026, 11, 22, 10, 15, 0, TimeSpan.FromHours(-13.5)),
+            new DateTimeOffset(999, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1),
+        ];
+        foreach (var t in edges) Assert.Equal(Reference(t), StoreTime.Format(t));
+        for (var i = 0; i < 100_000; i++)
+        {
+            var t = new DateTimeOffset(random.NextInt64(DateTimeOffset.MaxValue.UtcTicks + 1), TimeSpan.Zero);
+            Assert.Equal(Reference(t), StoreTime.Format(t));
+        }
+        Assert.Equal("2026-11-22T10:15:00.0000000Z", StoreTime.Format(new DateTimeOffset(2026, 11, 22, 11, 15, 0, TimeSpan.FromHours(1))));
+    }
+}

@@ -88,19 +88,20 @@ internal sealed class GrantAuthority(GrantKeyRing keys, GateConfiguration config
             w.WriteEndObject();
         }
         var key = keys.Signing(now);
-        var header = $$"""{"alg":"ES256","kid":"{{key.Kid}}","typ":"JWT"}""";
-        var signingInput = Base64UrlEncoder.Encode(Encoding.UTF8.GetBytes(header)) + "." + Base64UrlEncoder.Encode(payload.WrittenSpan.ToArray());
-        byte[] signature;
+        var signingInput = key.EncodedHeader + "." + System.Buffers.Text.Base64Url.EncodeToString(payload.WrittenSpan);
+        Span<byte> signature = stackalloc byte[64];
         try
         {
-            // IEEE P1363 (r ‖ s), the JWS encoding of ES256 signatures (RFC 7518 §3.4).
-            signature = key.Key.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+            // IEEE P1363 (r ‖ s), the JWS encoding of ES256 signatures (RFC 7518 §3.4): 64 bytes for P-256.
+            if (!key.Key.TrySignData(Encoding.ASCII.GetBytes(signingInput), signature, HashAlgorithmName.SHA256,
+                    DSASignatureFormat.IeeeP1363FixedFieldConcatenation, out var written) || written != signature.Length)
+                throw new CryptographicException($"the signature is not {signature.Length} bytes");
         }
         catch (CryptographicException ex)
         {
             throw new GrantKeyException($"cannot sign with grant key `{key.Kid}`: {ex.Message}", ex);
         }
-        return new GrantInfo(signingInput + "." + Base64UrlEncoder.Encode(signature), jti, DateTimeOffset.FromUnixTimeSeconds(expSeconds));
+        return new GrantInfo(signingInput + "." + System.Buffers.Text.Base64Url.EncodeToString(signature), jti, DateTimeOffset.FromUnixTimeSeconds(expSeconds));
     }
 
     /// <summary>Checks a grant at <paramref name="now"/>: compact JWS, header <c>alg</c> ES256 only (before any key is
@@ -172,7 +173,7 @@ internal static class GrantIds
     {
         Span<byte> random = stackalloc byte[16];
         RandomPool.Fill(random);
-        return Prefix + Base64UrlEncoder.Encode(random.ToArray()) + "." + OwnerTag(repository, runId);
+        return Prefix + System.Buffers.Text.Base64Url.EncodeToString(random) + "." + OwnerTag(repository, runId);
     }
 
     /// <summary>True when <paramref name="jti"/> is a grant id issued to <paramref name="repository"/>'s run

@@ -27,7 +27,11 @@ public sealed class GrantKey
         // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
         Kid = Base64UrlEncoder.Encode(SHA256.HashData(Encoding.UTF8.GetBytes($$"""{"crv":"P-256","kty":"EC","x":"{{X}}","y":"{{Y}}"}""")));
         SecurityKey = new ECDsaSecurityKey(key) { KeyId = Kid };
+        EncodedHeader = Base64UrlEncoder.Encode($$"""{"alg":"ES256","kid":"{{Kid}}","typ":"JWT"}""");
     }
+
+    /// <summary>The JWS header of every grant this key signs, base64url (the same for each).</summary>
+    internal string EncodedHeader { get; }
 
     public string Kid { get; }
 
