@@ -98,6 +98,7 @@ internal static class AdminEndpoints
             w.WriteString("policy_source", policyDetail);
             w.WriteEndObject();
         }
+        context.Response.ContentLength = buffer.Length;
         await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted);
     }
 

@@ -98,6 +98,8 @@ internal sealed partial class AuthorizeHandler(
         if (unavailable) response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         response.ContentType = "application/json";
         response.Headers.CacheControl = "no-store";
+        // A known length: one send with headers and body, where chunked framing sent its terminator in a second one.
+        response.ContentLength = serialized.Answer.Length;
         await response.Body.WriteAsync(serialized.Answer, ct);
     }
 

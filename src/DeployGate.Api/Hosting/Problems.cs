@@ -30,6 +30,7 @@ internal static class Problems
             if (decisionId is not null) w.WriteString("decision_id", decisionId);
             w.WriteEndObject();
         }
+        response.ContentLength = stream.Length;
         await response.Body.WriteAsync(stream.GetBuffer().AsMemory(0, (int)stream.Length), context.RequestAborted);
     }
 

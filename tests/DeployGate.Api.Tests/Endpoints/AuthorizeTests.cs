@@ -52,6 +52,27 @@ public sealed class AuthorizeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Answers_CarryTheirLength_NotChunkedFraming()
+    {
+        // One send per answer: a known Content-Length, where chunked framing sent its terminator separately.
+        foreach (var (token, body) in new[]
+                 {
+                     (Token(), """{"action":"deploy","environment":"staging","target":"aks/staging-1"}"""),   // 200 with a grant
+                     (Token(), """{"action":"deploy","environment":"nowhere"}"""),                           // 403
+                     ("not-a-token", """{"action":"deploy","environment":"staging"}"""),                     // 401 problem
+                 })
+        {
+            using var response = await _gate.AuthorizeAsync(token, body);
+            var bytes = await response.Content.ReadAsByteArrayAsync();
+            Assert.True(bytes.Length > 100, $"{(int)response.StatusCode}: {bytes.Length} bytes");
+            Assert.Equal(bytes.Length, response.Content.Headers.ContentLength);
+            Assert.NotEqual(true, response.Headers.TransferEncodingChunked);
+        }
+        using var health = await _gate.Client.GetAsync("api/healthz");
+        Assert.Equal((await health.Content.ReadAsByteArrayAsync()).Length, health.Content.Headers.ContentLength);
+    }
+
+    [Fact]
     public async Task EachDecision_IsLoggedAtDebugOnly_TheAuditLogIsItsRecord()
     {
         var (status, body, _) = await PostAsync(Token(), """{"action":"deploy","environment":"staging","target":"aks/staging-1"}""");
