@@ -3,7 +3,7 @@
 # timing, then BenchmarkDotNet), then the HTTP load run over loopback (deploygate serve with durable SQLite
 # audit, and over PostgreSQL, vs a Kestrel plaintext baseline, same run).
 # Also: the OIDC token check in process, and the durable audit log alone (the floors the HTTP figures stand on).
-# Prints a markdown report and writes it to bench/results/<date>.md. About 7 minutes; loopback only.
+# Prints a markdown report and writes it to bench/results/<date>.md. About 8 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${BENCH_SECONDS:-3}"
-targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-postgres}"
+targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-allows,example-postgres}"
 out="${BENCH_OUT:-bench/results/$(date -u +%Y-%m-%d).md}"
 
 echo "== build (Release)" >&2

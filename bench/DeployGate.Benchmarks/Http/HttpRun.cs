@@ -8,7 +8,7 @@ using Microsoft.Data.Sqlite;
 namespace DeployGate.Benchmarks.Http;
 
 /// <summary><c>http --cli deploygate.dll --plaintext plaintext.dll [--out file.md] [--inprocess file] [--seconds 3]
-/// [--targets plaintext,example,large,example-nocache]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
+/// [--targets plaintext,example,large,example-nocache,example-allows]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
 internal static class HttpRun
 {
     private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
@@ -97,7 +97,16 @@ internal static class HttpRun
                         ? $"`deploygate serve --dev`, large policy ({LargeEnvironments} environments, {LargeIdentities:N0} identities) for {LargeRepositories} repositories"
                         : "`deploygate serve --dev`, example policy examples/policies/acme/web.yml";
                     if (target.EndsWith("-nocache", StringComparison.Ordinal)) description += ", validated-token cache off: RS256 verified on every request";
-                    result = await MeasureAsync(target, description, server, workload.Requests, phase, openRate);
+                    var requests = workload.Requests;
+                    if (target.EndsWith("-allows", StringComparison.Ordinal))
+                    {
+                        // Traffic of allows only, as a pipeline that is let through sends: every answer signs a grant.
+                        var allowed = await AllowedAsync(server, requests);
+                        if (allowed.Length == 0) throw new InvalidOperationException($"{target}: the gate allowed none of the {requests.Length} requests");
+                        description += string.Create(Ci, $", only the requests it allowed when each was sent once before the run ({allowed.Length:N0} of {requests.Length:N0}, cycled): every answer signs an ES256 grant");
+                        requests = [.. Enumerable.Range(0, Workload.RequestCount).Select(i => allowed[i % allowed.Length])];
+                    }
+                    result = await MeasureAsync(target, description, server, requests, phase, openRate);
                     server.Dispose();   // stop before reading the audit file
                     result = result with { AuditRows = CountAuditRows(Path.Combine(dir, ".deploygate", "audit.db")) };
                     if (result.Sweep.Sum(p => p.Other) + result.Half.Other > 0)
@@ -206,6 +215,19 @@ internal static class HttpRun
             }
         }
         return TimeSpan.FromSeconds(ticks / 100.0);
+    }
+
+    /// <summary>The requests the gate answers 200, each sent once on one connection.</summary>
+    private static async Task<byte[][]> AllowedAsync(ServerProcess server, byte[][] requests)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var connection = await HttpConnection.OpenAsync(server.EndPoint, cts.Token);
+        var allowed = new List<byte[]>();
+        foreach (var request in requests)
+        {
+            if (await connection.ExchangeAsync(request, cts.Token) == 200) allowed.Add(request);
+        }
+        return [.. allowed];
     }
 
     private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase,
