@@ -98,6 +98,7 @@ internal static class HttpRun
                         : "`deploygate serve --dev`, example policy examples/policies/acme/web.yml";
                     if (target.EndsWith("-nocache", StringComparison.Ordinal)) description += ", validated-token cache off: RS256 verified on every request";
                     var requests = workload.Requests;
+                    var probed = 0;
                     if (target.EndsWith("-allows", StringComparison.Ordinal))
                     {
                         // Traffic of allows only, as a pipeline that is let through sends: every answer signs a grant.
@@ -105,8 +106,10 @@ internal static class HttpRun
                         if (allowed.Length == 0) throw new InvalidOperationException($"{target}: the gate allowed none of the {requests.Length} requests");
                         description += string.Create(Ci, $", only the requests it allowed when each was sent once before the run ({allowed.Length:N0} of {requests.Length:N0}, cycled): every answer signs an ES256 grant");
                         requests = [.. Enumerable.Range(0, Workload.RequestCount).Select(i => allowed[i % allowed.Length])];
+                        probed = workload.Requests.Length;   // answered and audited too
                     }
                     result = await MeasureAsync(target, description, server, requests, phase, openRate);
+                    result = result with { Answered = result.Answered + probed };
                     server.Dispose();   // stop before reading the audit file
                     result = result with { AuditRows = CountAuditRows(Path.Combine(dir, ".deploygate", "audit.db")) };
                     if (result.Sweep.Sum(p => p.Other) + result.Half.Other > 0)
