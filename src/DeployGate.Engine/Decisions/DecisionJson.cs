@@ -249,7 +249,7 @@ public static class DecisionJson
         }
     }
 
-    /// <summary>Property names and fixed values, encoded once.</summary>
+    /// <summary>Property names and fixed values, encoded once (the values from the same names the readers use).</summary>
     private static class N
     {
         public static readonly JsonEncodedText Action = JsonEncodedText.Encode("action");
@@ -289,13 +289,13 @@ public static class DecisionJson
         public static readonly JsonEncodedText Verdict = JsonEncodedText.Encode("verdict");
         public static readonly JsonEncodedText Via = JsonEncodedText.Encode("via");
         public static readonly JsonEncodedText Workflow = JsonEncodedText.Encode("workflow");
-        public static readonly JsonEncodedText Allow = JsonEncodedText.Encode("allow");
-        public static readonly JsonEncodedText Deny = JsonEncodedText.Encode("deny");
-        public static readonly JsonEncodedText Pass = JsonEncodedText.Encode("pass");
-        public static readonly JsonEncodedText Fail = JsonEncodedText.Encode("fail");
-        public static readonly JsonEncodedText Overridden = JsonEncodedText.Encode("overridden");
-        public static readonly JsonEncodedText NotApplicable = JsonEncodedText.Encode("not_applicable");
-        public static readonly JsonEncodedText Deploy = JsonEncodedText.Encode("deploy");
-        public static readonly JsonEncodedText ReadSecret = JsonEncodedText.Encode("read-secret");
+        public static readonly JsonEncodedText Allow = JsonEncodedText.Encode(VerdictName(Engine.Verdict.Allow));
+        public static readonly JsonEncodedText Deny = JsonEncodedText.Encode(VerdictName(Engine.Verdict.Deny));
+        public static readonly JsonEncodedText Pass = JsonEncodedText.Encode(ResultName(CheckResult.Pass));
+        public static readonly JsonEncodedText Fail = JsonEncodedText.Encode(ResultName(CheckResult.Fail));
+        public static readonly JsonEncodedText Overridden = JsonEncodedText.Encode(ResultName(CheckResult.Overridden));
+        public static readonly JsonEncodedText NotApplicable = JsonEncodedText.Encode(ResultName(CheckResult.NotApplicable));
+        public static readonly JsonEncodedText Deploy = JsonEncodedText.Encode(ActionName(GateAction.Deploy));
+        public static readonly JsonEncodedText ReadSecret = JsonEncodedText.Encode(ActionName(GateAction.ReadSecret));
     }
 }

@@ -24,7 +24,7 @@ public abstract class DecisionLogContract : IAsyncLifetime
         if (_store is not null) await _store.DisposeAsync();
     }
 
-    protected TestLog Open(TimeProvider? time = null) => new(Store.OpenLog(time));
+    protected TestLog Open(TimeProvider? time = null) => new(Store.OpenLog(time), Store.BeforeQuery);
 
     // --- append and query ---
 
@@ -582,8 +582,8 @@ public abstract class DecisionLogContract : IAsyncLifetime
     }
 }
 
-/// <summary>A log under test, disposable whatever its provider.</summary>
-public sealed class TestLog(IDecisionLog inner) : IDecisionLog, IAsyncDisposable
+/// <summary>A log under test, disposable whatever its provider; <paramref name="beforeQuery"/> runs before each query.</summary>
+public sealed class TestLog(IDecisionLog inner, Action<IDecisionLog>? beforeQuery = null) : IDecisionLog, IAsyncDisposable
 {
     public IDecisionLog Inner { get; } = inner;
 
@@ -593,8 +593,11 @@ public sealed class TestLog(IDecisionLog inner) : IDecisionLog, IAsyncDisposable
     public ValueTask AppendAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken = default) =>
         Inner.AppendAsync(decision, context, cancellationToken);
 
-    public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default) =>
-        Inner.QueryAsync(query, cancellationToken);
+    public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
+    {
+        beforeQuery?.Invoke(Inner);
+        return Inner.QueryAsync(query, cancellationToken);
+    }
 
     public Task<ChainVerification> VerifyAsync(CancellationToken cancellationToken = default) => Inner.VerifyAsync(cancellationToken);
 

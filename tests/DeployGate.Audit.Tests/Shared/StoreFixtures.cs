@@ -21,6 +21,12 @@ public interface IStoreFixture : IAsyncDisposable
     /// <summary>Opens the decision log over this store (a second call is another instance / a reopen).</summary>
     IDecisionLog OpenLog(TimeProvider? time = null);
 
+    /// <summary>Runs before each query the contract makes on a log of <see cref="OpenLog"/> (the SQLite fixture can
+    /// index every committed row first); nothing by default.</summary>
+    void BeforeQuery(IDecisionLog log)
+    {
+    }
+
     Task ExecAsync(string sql);
 
     Task<T> ScalarAsync<T>(string sql);
@@ -58,8 +64,12 @@ public sealed class SqliteStoreFixture(bool indexBeforeQuery = false) : IStoreFi
 
     public string DatabasePath => _store.DatabasePath;
 
-    public IDecisionLog OpenLog(TimeProvider? time = null) =>
-        indexBeforeQuery ? new IndexedFirst(_store.Open(time)) : _store.Open(time);
+    public IDecisionLog OpenLog(TimeProvider? time = null) => _store.Open(time);
+
+    public void BeforeQuery(IDecisionLog log)
+    {
+        if (indexBeforeQuery) ((SqliteDecisionLog)log).Index.IndexNow();
+    }
 
     public Task ExecAsync(string sql)
     {
@@ -87,7 +97,7 @@ public sealed class SqliteStoreFixture(bool indexBeforeQuery = false) : IStoreFi
         return Task.FromResult<IAsyncDisposable>(new Held(connection, transaction));
     }
 
-    public long CommitCount(IDecisionLog log) => (log is IndexedFirst indexed ? indexed.Inner : (SqliteDecisionLog)log).CommitCount;
+    public long CommitCount(IDecisionLog log) => ((SqliteDecisionLog)log).CommitCount;
 
     public IGrantStore OpenGrants() => new SqliteGrantStore(_store.DatabasePath);
 
@@ -97,28 +107,6 @@ public sealed class SqliteStoreFixture(bool indexBeforeQuery = false) : IStoreFi
     {
         _store.Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>Indexes every committed row before each query.</summary>
-    private sealed class IndexedFirst(SqliteDecisionLog inner) : IDecisionLog, IAsyncDisposable
-    {
-        public SqliteDecisionLog Inner { get; } = inner;
-
-        public ValueTask AppendAsync(Decision decision, AuditContext context, CancellationToken cancellationToken = default) =>
-            Inner.AppendAsync(decision, context, cancellationToken);
-
-        public ValueTask AppendAsync(SerializedDecision decision, AuditContext context, CancellationToken cancellationToken = default) =>
-            Inner.AppendAsync(decision, context, cancellationToken);
-
-        public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
-        {
-            Inner.Index.IndexNow();
-            return Inner.QueryAsync(query, cancellationToken);
-        }
-
-        public Task<ChainVerification> VerifyAsync(CancellationToken cancellationToken = default) => Inner.VerifyAsync(cancellationToken);
-
-        public ValueTask DisposeAsync() => Inner.DisposeAsync();
     }
 
     private sealed class Held(SqliteConnection connection, SqliteTransaction transaction) : IAsyncDisposable
