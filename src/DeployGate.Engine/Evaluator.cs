@@ -207,16 +207,17 @@ public static class Evaluator
         DateTimeOffset now, WindowDenial? windowOnly)
     {
         if (rule.LastClosedSpan is { } closed && closed.Covers(now)) return closed.Next;
-        DateTimeOffset? next = null;
+        DateTimeOffset? next;
         if (windowOnly is { OpensFrozen: false })
         {
             // Only the window failed, and no freeze covers its opening: the windows stay closed until then and the
             // time checks pass at it, so it is the first allowed instant (the timeline below gives the same answer, slower).
             next = windowOnly.Opens;
         }
-        else
+        else if (!TryStepToAllowed(env, rule, action, now, out next))
         {
             // Look a little ahead first: most windows open within days, and the scan's cost grows with its span.
+            next = null;
             foreach (var span in Horizons.Growing(Timeline.Horizon))
             {
                 var open = TimelineBuilder.Open(env, action, secret, now, now + span);
@@ -229,6 +230,62 @@ public static class Evaluator
         }
         if (next is { } n && n > now) rule.LastClosedSpan = new ClosedSpan(now, n);
         return next;
+    }
+
+    /// <summary>At most this many steps before <see cref="NextAllowed"/> builds the timeline instead (a freeze that covers
+    /// opening after opening of a window would otherwise take a step for each).</summary>
+    private const int MaxSteps = 16;
+
+    /// <summary>The first allowed instant found by stepping from <paramref name="now"/>: out of the freezes that cover the
+    /// instant (to the latest of their ends: each covers everything up to its own), else to the windows' first opening
+    /// (none is inside a window before it), until an instant is inside a window and in no freeze. No step passes an
+    /// allowed instant, so the first one reached is the timeline's first (windows minus freezes); each step asks the
+    /// rules, which remember their spans, instead of building a year of intervals. False when it took
+    /// <see cref="MaxSteps"/> steps without settling.</summary>
+    private static bool TryStepToAllowed(EnvironmentDef env, AccessRule rule, GateAction action, DateTimeOffset now, out DateTimeOffset? next)
+    {
+        var end = now + Timeline.Horizon;
+        var t = now;
+        var freezes = env.FreezesFor(action);
+        for (var step = 0; step < MaxSteps; step++)
+        {
+            next = null;
+            if (t >= end) return true;
+
+            DateTimeOffset? thaw = null;
+            foreach (var f in freezes)
+            {
+                if (!f.Rule.Contains(t)) continue;
+                if (f.Rule.CloseAfter(t, Timeline.Horizon) is not { } ends) return true;   // frozen past the horizon
+                if (thaw is null || ends > thaw) thaw = ends;
+            }
+            if (thaw is { } thawed)
+            {
+                t = thawed;
+                continue;
+            }
+
+            if (rule.Windows.Length == 0)
+            {
+                next = t;
+                return true;
+            }
+            foreach (var w in rule.Windows)
+            {
+                if (!w.Contains(t)) continue;
+                next = t;
+                return true;
+            }
+            DateTimeOffset? opens = null;
+            foreach (var w in rule.Windows)
+            {
+                if (w.NextOpening(t, Timeline.Horizon) is { } o && (opens is null || o < opens)) opens = o;
+            }
+            if (opens is not { } opening) return true;   // no window opens within the horizon
+            t = opening;
+        }
+        next = null;
+        return false;
     }
 
     private static string BreakGlassHint(EnvironmentDef? env) => env is null || env.BreakGlassRoles.Length == 0

@@ -130,18 +130,34 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
     private Segment? _closing;   // inside only: [an instant asked, the end of the merged interval covering it)
 
     /// <summary>When the interval covering <paramref name="t"/> ends (merged), or null if beyond the horizon. A merged
-    /// interval found whole (ending within the horizon) is remembered: every later instant of it closes at its end.</summary>
+    /// interval found whole (ending within the horizon) is remembered: every later instant of it closes at its end.
+    /// Searched over growing spans (<see cref="Scheduling.Horizons"/>): a merged interval of the intervals overlapping
+    /// [t, t + span) that covers t and ends before t + span is the whole merged interval, because any interval that
+    /// would extend it starts at or before its end, so overlaps the span and is among those merged; one that reaches
+    /// t + span may go on, so the next span is searched. The last span is the horizon, so the answer is the one a single
+    /// search over the whole horizon gives, and a freeze that ends soon costs days of intervals, not a year's.</summary>
     public DateTimeOffset? CloseAfter(DateTimeOffset t, TimeSpan horizon)
     {
         if (Volatile.Read(ref _closing) is { } known && known.Covers(t)) return known.Until < t + horizon ? known.Until : null;
-        foreach (var i in IntervalsIn(t, t + horizon))
+        foreach (var span in Scheduling.Horizons.Growing(horizon))
         {
-            if (i.Start <= t && t < i.End)
+            var end = CoveringEnd(t, t + span);
+            if (end is not { } e) return null;   // nothing covers t (any interval covering t overlaps every span)
+            if (e < t + span)
             {
-                if (i.End >= t + horizon) return null;
-                Volatile.Write(ref _closing, new Segment(t, i.End, inside: true, untilIsOpening: false));
-                return i.End;
+                Volatile.Write(ref _closing, new Segment(t, e, inside: true, untilIsOpening: false));
+                return e;
             }
+        }
+        return null;
+    }
+
+    /// <summary>The end of the merged interval, of those overlapping [t, to), that covers t; null when none does.</summary>
+    private DateTimeOffset? CoveringEnd(DateTimeOffset t, DateTimeOffset to)
+    {
+        foreach (var i in IntervalsIn(t, to))
+        {
+            if (i.Start <= t && t < i.End) return i.End;
         }
         return null;
     }

@@ -159,10 +159,14 @@ public sealed class RememberedSpanTests
         Assert.Equal(TestSupport.At("2026-11-25T10:40:00Z"), At("2026-11-25T10:39:59Z").NextAllowedAt);
     }
 
+    /// <summary>What a time rule remembers must never change its answers: membership and the next opening as the set
+    /// says, and <see cref="TimeRule.CloseAfter"/> (which searches growing spans) what one search over the whole horizon
+    /// says: the end of the merged interval covering the instant, or null when that lies beyond the horizon.</summary>
     [Theory]
     [InlineData(21)]
     [InlineData(22)]
-    public void TimeRule_RememberedMembershipAndNextOpening_MatchTheSet(int seed)
+    [InlineData(23)]
+    public void TimeRule_RememberedMembershipNextOpeningAndClose_MatchTheSet(int seed)
     {
         var random = new Random(seed);
         for (var p = 0; p < 40; p++)
@@ -178,12 +182,72 @@ public sealed class RememberedSpanTests
                 {
                     var inside = rule.Set.Contains(t, out _);
                     Assert.True(inside == rule.Contains(t), $"{rule.Name} at {t:o}:\n{yaml}");
-                    if (inside) continue;
                     var horizon = random.Next(2) == 0 ? Timeline.Horizon : TimeSpan.FromDays(random.Next(1, 30));
-                    Assert.True(rule.Search(t, horizon) == rule.NextOpening(t, horizon), $"{rule.Name} next opening from {t:o} within {horizon}:\n{yaml}");
+                    if (inside)
+                    {
+                        var whole = rule.IntervalsIn(t, t + horizon).First(i => i.Start <= t && t < i.End);
+                        DateTimeOffset? closes = whole.End < t + horizon ? whole.End : null;
+                        Assert.True(closes == rule.CloseAfter(t, horizon), $"{rule.Name} closes after {t:o} within {horizon}:\n{yaml}");
+                    }
+                    else
+                    {
+                        Assert.True(rule.Search(t, horizon) == rule.NextOpening(t, horizon), $"{rule.Name} next opening from {t:o} within {horizon}:\n{yaml}");
+                    }
                 }
             }
         }
+    }
+
+    [Fact]
+    public void Freeze_WhoseDaysTouchAtTheEndOfASearchedSpan_EndsAfterTheLastDay()
+    {
+        // Monday, Tuesday and Wednesday, each 00:00–24:00: one frozen span until Thursday 00:00. Asked at Monday 00:00,
+        // the first span searched (two days) ends exactly where Wednesday's interval starts.
+        var policy = TestSupport.Compile("""
+            version: 1
+            timezone: UTC
+            identities: { any: { repository: "**" } }
+            roles: { r: { members: [any] } }
+            freezes:
+              - name: early-week
+                weekly: { days: [mon, tue, wed], from: "00:00", until: "24:00" }
+            environments:
+              e: { deploy: { roles: [r] } }
+            """);
+        foreach (var at in new[] { "2026-11-30T00:00:00Z", "2026-11-30T13:00:00Z", "2026-12-01T00:00:00Z", "2026-12-02T23:59:59Z" })
+        {
+            var d = TestSupport.Decide(policy, Deploy, TestSupport.Claims(), at);
+            Assert.Equal("frozen by `early-week` until 2026-12-03T00:00:00+00:00", TestSupport.CheckOf(d, "freeze").Message);
+            Assert.Equal(TestSupport.At("2026-12-03T00:00:00Z"), d.NextAllowedAt);
+        }
+    }
+
+    [Fact]
+    public void NextAllowed_PastMoreFrozenOpeningsThanItSteps_IsTheTimelinesFirstOpening()
+    {
+        // Every opening of `daily` is frozen (the freeze covers 08:00–11:00 each day); `monthly` opens on the 1st at
+        // 12:00. From 2 December that is a month of frozen openings, more than the stepping search takes, so the
+        // answer comes from the timeline.
+        var policy = TestSupport.Compile("""
+            version: 1
+            timezone: Europe/Berlin
+            identities: { any: { repository: "**" } }
+            roles: { r: { members: [any] } }
+            windows:
+              daily: { weekly: { days: [mon, tue, wed, thu, fri, sat, sun], from: "09:00", until: "10:00" } }
+              monthly: { schedule: "0 12 1 * *", duration: 1h }
+            freezes:
+              - name: mornings
+                weekly: { days: [mon, tue, wed, thu, fri, sat, sun], from: "08:00", until: "11:00" }
+            environments:
+              e: { deploy: { roles: [r], windows: [daily, monthly] } }
+            """);
+        var fromNight = TestSupport.Decide(policy, Deploy, TestSupport.Claims(), "2026-12-02T02:00:00Z");
+        var fromFreeze = TestSupport.Decide(policy, Deploy, TestSupport.Claims(), "2026-12-05T08:30:00Z");
+        Assert.Equal(TestSupport.At("2027-01-01T11:00:00Z"), fromNight.NextAllowedAt);
+        Assert.Equal(TestSupport.At("2027-01-01T11:00:00Z"), fromFreeze.NextAllowedAt);
+        Assert.Equal(Timeline.Open(policy, "e", GateAction.Deploy, TestSupport.At("2026-12-02T02:00:00Z"),
+            TestSupport.At("2027-12-02T02:00:00Z"))[0].Start, fromNight.NextAllowedAt);
     }
 
     /// <summary>60 instants: mostly forward in small steps (the clock's order, crossing openings and closings), some
