@@ -125,7 +125,7 @@ public static class Evaluator
                 pass = HeldCheck(role);
                 if (pass is not null) break;
             }
-            checks[1] = pass ?? RoleFailure(policy, rule, env, action, claims, matched, held);
+            checks[1] = pass ?? RoleDenied(policy, rule, env, action, claims, matched, held);
         }
 
         // 3. ref
@@ -310,6 +310,16 @@ public static class Evaluator
         return problems.Count == 0
             ? env.PassCheck
             : new("environment", CheckResult.Fail, problems[0].Code, string.Join("; ", problems.Select(p => p.Message)));
+    }
+
+    /// <summary><see cref="RoleFailure"/>, or the rule's last one when it was made of the same (<see cref="RoleDenial"/>).</summary>
+    private static Check RoleDenied(CompiledPolicy policy, AccessRule rule, EnvironmentDef env, GateAction action,
+        WorkloadClaims claims, List<int> matched, List<HeldRole> held)
+    {
+        if (rule.LastRoleDenial is { } last && last.Fits(matched, held, claims)) return last.Check;
+        var check = RoleFailure(policy, rule, env, action, claims, matched, held);
+        rule.LastRoleDenial = RoleDenial.Of(matched, held, claims, check);
+        return check;
     }
 
     private static Check RoleFailure(CompiledPolicy policy, AccessRule rule, EnvironmentDef env, GateAction action,

@@ -208,6 +208,15 @@ internal sealed class AccessRule(string[] roles, TimeRule[] windows, GlobSet? ta
         set => Volatile.Write(ref _lastClosedSpan, value);
     }
 
+    private RoleDenial? _lastRoleDenial;
+
+    /// <summary>The role check's last failure on this rule, with what its message was made of; null until one was made.</summary>
+    public RoleDenial? LastRoleDenial
+    {
+        get => Volatile.Read(ref _lastRoleDenial);
+        set => Volatile.Write(ref _lastRoleDenial, value);
+    }
+
     /// <summary>The windows as a deny names them: <c>window `a` (Europe/Berlin)</c> or <c>windows `a`, `b`</c>.</summary>
     public string WindowsLabel { get; } = windows.Length == 1
         ? $"window `{windows[0].Name}` ({windows[0].ZoneId})"
@@ -215,6 +224,41 @@ internal sealed class AccessRule(string[] roles, TimeRule[] windows, GlobSet? ta
 
     private static Check[] Passes(string check, string text, GlobSet? globs) =>
         globs is null ? [] : [.. globs.Globs.Select(g => new Check(check, CheckResult.Pass, null, $"{text} `{g.Pattern}`"))];
+}
+
+/// <summary>A failed role check of one rule and everything its message depends on besides the rule (whose environment,
+/// action and roles are fixed): the matched identities, the roles they hold (by membership and by delegation, in the
+/// order the decision lists them), and, when no identity matched, the repository, workflow and ref the message names.
+/// A request that brings the same again gets the same check: a workflow that keeps asking for what it may not do costs
+/// no new message. Immutable, published with one reference write.</summary>
+internal sealed class RoleDenial(int[] matched, string[] held, string? repository, string? workflow, string? @ref, Check check)
+{
+    public Check Check { get; } = check;
+
+    public static RoleDenial Of(List<int> matched, List<HeldRole> held, WorkloadClaims claims, Check check)
+    {
+        var roles = new string[held.Count];
+        for (var i = 0; i < roles.Length; i++) roles[i] = held[i].Role;
+        return matched.Count == 0
+            ? new RoleDenial([], roles, claims.Repository, claims.Workflow, claims.Ref, check)
+            : new RoleDenial([.. matched], roles, null, null, null, check);
+    }
+
+    public bool Fits(List<int> matchedNow, List<HeldRole> heldNow, WorkloadClaims claims)
+    {
+        if (matchedNow.Count != matched.Length || heldNow.Count != held.Length) return false;
+        for (var i = 0; i < matched.Length; i++)
+        {
+            if (matchedNow[i] != matched[i]) return false;
+        }
+        for (var i = 0; i < held.Length; i++)
+        {
+            if (!string.Equals(heldNow[i].Role, held[i], StringComparison.Ordinal)) return false;
+        }
+        return matched.Length > 0 || (string.Equals(claims.Repository, repository, StringComparison.Ordinal)
+            && string.Equals(claims.Workflow, workflow, StringComparison.Ordinal)
+            && string.Equals(claims.Ref, @ref, StringComparison.Ordinal));
+    }
 }
 
 /// <summary>A span of time, [<see cref="From"/>, <see cref="Until"/>), on which something the engine worked out holds

@@ -3,7 +3,7 @@ using DeployGate.Engine.Policies;
 namespace DeployGate.Engine.Tests.Scheduling;
 
 /// <summary>A compiled policy remembers, per window and freeze, the span its last answer holds for, and per rule its
-/// last window deny (<see cref="TimeRule"/>, <see cref="WindowDenial"/>). These must never change an answer: the same
+/// last window deny and role failure (<see cref="TimeRule"/>, <see cref="WindowDenial"/>, <see cref="RoleDenial"/>). These must never change an answer: the same
 /// policy asked over and over, in and out of the clock's order, decides exactly as a policy compiled afresh for each
 /// request does.</summary>
 public sealed class RememberedSpanTests
@@ -34,6 +34,63 @@ public sealed class RememberedSpanTests
             }
         }
         Assert.True(remembered >= 40 * 60);
+    }
+
+    /// <summary>A rule remembers its last role failure (<see cref="RoleDenial"/>). Callers that match different
+    /// identities, none, or the same ones holding other roles as delegations start and end, in random order, must get
+    /// the decision a fresh compile gives; and a repeated failure must be the remembered one.</summary>
+    [Theory]
+    [InlineData(31)]
+    [InlineData(32)]
+    public void RoleFailures_DecideAsAFreshCompileDoes_ForChangingCallers(int seed)
+    {
+        const string yaml = """
+            version: 1
+            timezone: UTC
+            identities:
+              a:   { repository: acme/a }
+              b:   { repository: acme/b }
+              ci:  { repository: "acme/*", workflow: "acme/*/.github/workflows/ci.yml" }
+              tag: { repository: "acme/*", ref: "refs/tags/*" }
+            roles:
+              dev:   { members: [a, b] }
+              ops:   { members: [ci] }
+              admin: { members: [] }
+            delegations:
+              - { role: admin, to: a, granted_by: alice, from: 2026-11-26T00:00:00Z, until: 2026-11-27T00:00:00Z }
+              - { role: ops, to: b, granted_by: alice, from: 2026-11-25T12:00:00Z, until: 2026-11-28T00:00:00Z }
+              - { role: dev, to: tag, granted_by: alice, until: 2026-11-26T12:00:00Z }
+            environments:
+              e:
+                deploy: { roles: [admin] }
+                secrets:
+                  - { names: ["*"], roles: [admin, ops] }
+            """;
+        string[] repositories = ["acme/a", "acme/b", "acme/c", "evil/x"];
+        string[] workflows = ["ci.yml", "release.yml"];
+        string[] refs = ["refs/heads/main", "refs/tags/v1", "refs/heads/dev"];
+        var random = new Random(seed);
+        var warm = TestSupport.Compile(yaml);
+        var repeated = 0;
+        Decision? previous = null;
+        for (var i = 0; i < 400; i++)
+        {
+            var repository = repositories[random.Next(repositories.Length)];
+            var claims = TestSupport.Claims(repository, $"{repository}/.github/workflows/{workflows[random.Next(workflows.Length)]}",
+                refs[random.Next(refs.Length)]);
+            var request = random.Next(2) == 0 ? new DecisionRequest(GateAction.Deploy, "e") : new DecisionRequest(GateAction.ReadSecret, "e", Secret: "s");
+            var t = TestSupport.Now.AddMinutes(random.Next(4 * 24 * 60));
+            foreach (var _ in Enumerable.Range(0, random.Next(1, 3)))   // sometimes the same request twice in a row
+            {
+                var expected = DecisionJson.ToJson(Evaluator.Evaluate(TestSupport.Compile(yaml), request, claims, t, "dec_role"));
+                var decision = Evaluator.Evaluate(warm, request, claims, t, "dec_role");
+                Assert.True(expected == DecisionJson.ToJson(decision), $"{repository} {request.Action} at {t:o}\nfresh: {expected}\nwarm:  {DecisionJson.ToJson(decision)}");
+                if (previous is not null && TestSupport.CheckOf(decision, "role") is { Result: CheckResult.Fail } failed
+                    && ReferenceEquals(failed, TestSupport.CheckOf(previous, "role"))) repeated++;
+                previous = decision;
+            }
+        }
+        Assert.True(repeated >= 20, $"only {repeated} repeated failures answered from memory");
     }
 
     [Fact]
