@@ -176,8 +176,10 @@ internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> 
 }
 
 /// <summary>Remembers a set's interval for recently asked local days (a pure function of the day, so this only saves
-/// the time-zone conversions, ~100 ns each, that a deny's search for the next opening repeats). 32 slots by day
-/// number; an entry is immutable and published with one reference write, so readers on other threads see a whole
+/// the time-zone conversions, ~100 ns each, that a deny's search for the next opening repeats). 512 slots by day
+/// number (4 KiB per set), so decisions anywhere within a year and a third keep their days: with 32, decisions at
+/// arbitrary instants of a year missed and allocated an entry each time (~218 B per decision in the bench's
+/// `*-anytime`). An entry is immutable and published with one reference write, so readers on other threads see a whole
 /// entry or none. A miss allocates one small entry; a hit allocates nothing.</summary>
 internal sealed class DayCache
 {
@@ -187,9 +189,9 @@ internal sealed class DayCache
         public OpenInterval Interval { get; } = interval;
     }
 
-    private readonly Entry?[] _slots = new Entry?[32];
+    private readonly Entry?[] _slots = new Entry?[512];
 
-    private static int Slot(DateTime day) => (int)((ulong)(day.Ticks / TimeSpan.TicksPerDay) & 31);
+    private static int Slot(DateTime day) => (int)((ulong)(day.Ticks / TimeSpan.TicksPerDay) & 511);
 
     public bool TryGet(DateTime day, out OpenInterval interval)
     {
