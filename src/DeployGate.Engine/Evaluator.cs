@@ -52,6 +52,11 @@ public static class Evaluator
     private static DecisionIdentity IdentityOf(WorkloadClaims c, ImmutableArray<string> identities, ImmutableArray<HeldRole> roles) =>
         new(c.Repository, c.Workflow, c.Ref, c.Sha, c.RunId, c.RunAttempt, c.Actor, identities, roles);
 
+    // Scratch for one decision on this thread (Decide does not nest): the decision keeps copies, so a request allocates
+    // only what it returns. Cleared at the start of each decision.
+    [ThreadStatic] private static List<int>? t_matched;
+    [ThreadStatic] private static List<HeldRole>? t_held;
+
     private static Decision Decide(CompiledPolicy policy, DecisionRequest request, WorkloadClaims claims, DateTimeOffset now, string decisionId)
     {
         var env = policy.FindEnvironment(request.Environment);
@@ -61,7 +66,8 @@ public static class Evaluator
         // Who is asking: matched identities, and the roles they hold here and now.
         // Candidates: identities indexed by the literal repository, and those with wildcard repositories,
         // merged in policy order (the order the decision lists them in).
-        var matched = new List<int>(2);
+        var matched = t_matched ??= new List<int>(4);
+        matched.Clear();
         var byRepository = claims.Repository is not null && policy.IdentitiesByRepository.TryGetValue(claims.Repository, out var indexed) ? indexed : [];
         var always = policy.IdentitiesAlwaysTried;
         for (int a = 0, b = 0; a < byRepository.Length || b < always.Length;)
@@ -72,7 +78,8 @@ public static class Evaluator
         var roleCount = policy.RoleNames.Length;
         var member = ArrayPool<bool>.Shared.Rent(Math.Max(roleCount, 1));
         Array.Clear(member, 0, roleCount);
-        var held = new List<HeldRole>(2);
+        var held = t_held ??= new List<HeldRole>(4);
+        held.Clear();
         foreach (var i in matched)
         {
             foreach (var r in policy.RolesOfIdentity[i])
@@ -228,7 +235,8 @@ public static class Evaluator
                 }
             }
         }
-        if (next is { } n && n > now) rule.LastClosedSpan = new ClosedSpan(now, n);
+        // A window-only deny's answer is already remembered: the same window deny answers every instant until it opens.
+        if (next is { } n && n > now && windowOnly is not { OpensFrozen: false }) rule.LastClosedSpan = new ClosedSpan(now, n);
         return next;
     }
 
