@@ -396,8 +396,8 @@ public static class Evaluator
         var message = opens is null
             ? $"outside {rule.WindowsLabel}; no window opens in the next 366 days"
             : rule.Windows.Length == 1
-                ? string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {WallClock.InZone(opens.Value, soonest!.Zone):yyyy-MM-dd'T'HH:mm:sszzz}")
-                : string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {WallClock.InZone(opens.Value, soonest!.Zone):yyyy-MM-dd'T'HH:mm:sszzz} (`{soonest.Name}`, {soonest.ZoneId})");
+                ? string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {new LocalTime(opens.Value, soonest!.Offsets)}")
+                : string.Create(Invariant, $"outside {rule.WindowsLabel}; next opens {new LocalTime(opens.Value, soonest!.Offsets)} (`{soonest.Name}`, {soonest.ZoneId})");
         var check = new Check("window", CheckResult.Fail, "DG2104", message);
         if (opens is { } o) rule.LastWindowDenial = denial = new WindowDenial(now, o, check, FrozenAt(env, action, o));
         return check;
@@ -434,7 +434,7 @@ public static class Evaluator
         var until = first.Rule.CloseAfter(now, Timeline.Horizon);
         var message = until is null
             ? $"frozen by `{first.Name}` for the next 366 days"
-            : string.Create(Invariant, $"frozen by `{first.Name}` until {WallClock.InZone(until.Value, first.Rule.Zone):yyyy-MM-dd'T'HH:mm:sszzz}");
+            : string.Create(Invariant, $"frozen by `{first.Name}` until {new LocalTime(until.Value, first.Rule.Offsets)}");
         if (count > 1) message += $" (and {count - 1} more freeze{(count > 2 ? "s" : "")})";
         var check = new Check("freeze", CheckResult.Fail, "DG2105", message);
 

@@ -47,6 +47,8 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
     public string Name { get; } = name;
     public string ZoneId { get; } = zoneId;
     public TimeZoneInfo Zone { get; } = zone;
+    /// <summary>The zone's remembered offsets, for the local times a deny names (<see cref="LocalTime"/>).</summary>
+    public ZoneOffsets Offsets { get; } = ZoneOffsets.Of(zone);
     public ITimeSet Set { get; } = set;
     public Check WindowPass { get; } = new("window", CheckResult.Pass, null, $"inside window `{name}` ({zoneId})");
 

@@ -76,8 +76,4 @@ internal static class WallClock
             ? TimeZoneInfo.ConvertTime(instant, zone.Zone).DateTime
             : new DateTime(ticks, DateTimeKind.Unspecified);
     }
-
-    /// <summary>The instant with the zone's offset at that instant.</summary>
-    public static DateTimeOffset InZone(DateTimeOffset instant, TimeZoneInfo zone) =>
-        TimeZoneInfo.ConvertTime(instant, zone);
 }
