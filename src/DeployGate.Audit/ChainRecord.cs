@@ -61,30 +61,11 @@ internal static class StoreTime
     public static string Format(DateTimeOffset t) => string.Create(28, t.UtcDateTime, static (text, utc) =>
     {
         // By hand: the custom format string took ~0.34 µs here (this ~0.11), twice per record (evaluated_at, recorded_at).
-        Digits(text[..4], utc.Year);
-        text[4] = '-';
-        Digits(text.Slice(5, 2), utc.Month);
-        text[7] = '-';
-        Digits(text.Slice(8, 2), utc.Day);
-        text[10] = 'T';
-        Digits(text.Slice(11, 2), utc.Hour);
-        text[13] = ':';
-        Digits(text.Slice(14, 2), utc.Minute);
-        text[16] = ':';
-        Digits(text.Slice(17, 2), utc.Second);
+        IsoDigits.DateAndTime(text, utc);
         text[19] = '.';
-        Digits(text.Slice(20, 7), (int)(utc.Ticks % TimeSpan.TicksPerSecond));
+        IsoDigits.Digits(text.Slice(20, 7), (int)(utc.Ticks % TimeSpan.TicksPerSecond));
         text[27] = 'Z';
     });
-
-    private static void Digits(Span<char> into, int value)
-    {
-        for (var i = into.Length - 1; i >= 0; i--)
-        {
-            into[i] = (char)('0' + (value % 10));
-            value /= 10;
-        }
-    }
 }
 
 /// <summary>The hash chain (SPEC §9): <c>hash = SHA-256(prev_hash ‖ canonical record)</c>, where

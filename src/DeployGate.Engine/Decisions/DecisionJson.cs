@@ -218,35 +218,16 @@ public static class DecisionJson
     internal static int FormatInstant(DateTimeOffset t, Span<byte> into)
     {
         var utc = t.UtcDateTime;
-        Digits(into[..4], utc.Year);
-        into[4] = (byte)'-';
-        Digits(into.Slice(5, 2), utc.Month);
-        into[7] = (byte)'-';
-        Digits(into.Slice(8, 2), utc.Day);
-        into[10] = (byte)'T';
-        Digits(into.Slice(11, 2), utc.Hour);
-        into[13] = (byte)':';
-        Digits(into.Slice(14, 2), utc.Minute);
-        into[16] = (byte)':';
-        Digits(into.Slice(17, 2), utc.Second);
+        IsoDigits.DateAndTime(into, utc);
         var length = 19;
         if (utc.Ticks % TimeSpan.TicksPerSecond != 0)
         {
             into[length++] = (byte)'.';
-            Digits(into.Slice(length, 3), utc.Millisecond);
+            IsoDigits.Digits(into.Slice(length, 3), utc.Millisecond);
             length += 3;
         }
         into[length++] = (byte)'Z';
         return length;
-    }
-
-    private static void Digits(Span<byte> into, int value)
-    {
-        for (var i = into.Length - 1; i >= 0; i--)
-        {
-            into[i] = (byte)('0' + (value % 10));
-            value /= 10;
-        }
     }
 
     /// <summary>Property names and fixed values, encoded once (the values from the same names the readers use).</summary>

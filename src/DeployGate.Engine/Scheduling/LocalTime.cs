@@ -23,23 +23,12 @@ internal readonly struct LocalTime(DateTimeOffset instant, ZoneOffsets zone) : I
             return TimeZoneInfo.ConvertTime(instant, zone.Zone)
                 .TryFormat(destination, out charsWritten, "yyyy-MM-dd'T'HH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
         }
-        var wall = new DateTime(ticks, DateTimeKind.Unspecified);
-        Digits(destination[..4], wall.Year);
-        destination[4] = '-';
-        Digits(destination.Slice(5, 2), wall.Month);
-        destination[7] = '-';
-        Digits(destination.Slice(8, 2), wall.Day);
-        destination[10] = 'T';
-        Digits(destination.Slice(11, 2), wall.Hour);
-        destination[13] = ':';
-        Digits(destination.Slice(14, 2), wall.Minute);
-        destination[16] = ':';
-        Digits(destination.Slice(17, 2), wall.Second);
+        IsoDigits.DateAndTime(destination, new DateTime(ticks, DateTimeKind.Unspecified));
         destination[19] = offset < TimeSpan.Zero ? '-' : '+';
         var minutes = (int)Math.Abs(offset.Ticks / TimeSpan.TicksPerMinute);
-        Digits(destination.Slice(20, 2), minutes / 60);
+        IsoDigits.Digits(destination.Slice(20, 2), minutes / 60);
         destination[22] = ':';
-        Digits(destination.Slice(23, 2), minutes % 60);
+        IsoDigits.Digits(destination.Slice(23, 2), minutes % 60);
         charsWritten = Length;
         return true;
     }
@@ -47,13 +36,4 @@ internal readonly struct LocalTime(DateTimeOffset instant, ZoneOffsets zone) : I
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
 
     public override string ToString() => string.Create(Length, this, static (span, t) => t.TryFormat(span, out _, default, null));
-
-    private static void Digits(Span<char> into, int value)
-    {
-        for (var i = into.Length - 1; i >= 0; i--)
-        {
-            into[i] = (char)('0' + (value % 10));
-            value /= 10;
-        }
-    }
 }
