@@ -46,6 +46,25 @@ public sealed class EvaluatorTests
     }
 
     [Fact]
+    public void ADecisionsIdentityLists_AreItsOwn_NotTheScratchTheNextDecisionReuses()
+    {
+        // The evaluator gathers matched identities and held roles in per-thread lists; a decision must keep copies.
+        var policy = TestSupport.Example();
+        var at = TestSupport.At("2026-11-23T09:00:00Z");
+        var release = Evaluator.Evaluate(policy, new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1"),
+            TestSupport.Claims(environment: "production"), at, "dec_a");
+        var identities = release.Identity.Identities.ToArray();
+        var roles = release.Identity.Roles.Select(r => r.Role).ToArray();
+        Assert.Equal(["release"], identities);
+        Assert.Equal(["deployer", "incident", "prod-deployer"], roles);
+        var other = Evaluator.Evaluate(policy, new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1"),
+            TestSupport.Claims("acme/api", "acme/api/.github/workflows/ci.yml", environment: "production"), at, "dec_b");
+        Assert.Equal(["ci"], other.Identity.Identities.ToArray());
+        Assert.Equal(identities, release.Identity.Identities.ToArray());
+        Assert.Equal(roles, release.Identity.Roles.Select(r => r.Role).ToArray());
+    }
+
+    [Fact]
     public void Error_IsADenyWithOnePolicyCheck()
     {
         var d = Evaluator.Error(new DecisionRequest(GateAction.Deploy, "e"), TestSupport.Claims(), TestSupport.Now, "dec_t",
@@ -209,7 +228,8 @@ public sealed class WholeJobTests
 }
 
 /// <summary>A compiled policy is shared by every request thread, and its time sets remember recent days' intervals
-/// (<c>DayCache</c>): decisions made concurrently on one instance must equal those of a fresh instance, one at a time.</summary>
+/// (<c>DayCache</c>), its rules their last denies; a decision's identity lists are per-thread scratch: decisions made
+/// concurrently on one instance, by callers holding different roles, must equal those of a fresh instance, one at a time.</summary>
 public sealed class ConcurrentEvaluationTests
 {
     [Fact]
@@ -217,14 +237,20 @@ public sealed class ConcurrentEvaluationTests
     {
         var start = TestSupport.At("2026-11-20T00:00:00Z");
         var instants = Enumerable.Range(0, 4000).Select(i => start.AddMinutes(i * 37)).ToArray();   // ~100 days, every hour of the week
-        var claims = TestSupport.Claims(environment: "production");
+        WorkloadClaims[] callers =
+        [
+            TestSupport.Claims(environment: "production"),   // release: holds prod-deployer by delegation until 2026-12-31
+            TestSupport.Claims("acme/api", "acme/api/.github/workflows/ci.yml", environment: "production"),   // ci: deployer only
+        ];
         DecisionRequest[] requests =
         [
             new(GateAction.Deploy, "production", Target: "aks/prod-eu-1"),
             new(GateAction.Deploy, "staging", Target: "aks/staging-1"),
             new(GateAction.ReadSecret, "production", Secret: "production/db/password"),
         ];
-        static string Key(Decision d) => string.Join("|", d.Verdict, d.NextAllowedAt, string.Join(";", d.Checks.Select(c => $"{c.Name}={c.Result}:{c.Message}")));
+        static string Key(Decision d) => string.Join("|", d.Verdict, d.NextAllowedAt, string.Join(",", d.Identity.Identities),
+            string.Join(",", d.Identity.Roles.Select(r => $"{r.Role}/{r.Via}")), string.Join(";", d.Checks.Select(c => $"{c.Name}={c.Result}:{c.Message}")));
+        var claimsCount = callers.Length;
 
         var fresh = TestSupport.Example();
         var expected = new string[instants.Length * requests.Length];
@@ -232,7 +258,8 @@ public sealed class ConcurrentEvaluationTests
         {
             for (var r = 0; r < requests.Length; r++)
             {
-                expected[(i * requests.Length) + r] = Key(Evaluator.Evaluate(fresh, requests[r], claims, instants[i], "dec_t"));
+                var k = (i * requests.Length) + r;
+                expected[k] = Key(Evaluator.Evaluate(fresh, requests[r], callers[k % claimsCount], instants[i], "dec_t"));
             }
         }
 
@@ -240,7 +267,7 @@ public sealed class ConcurrentEvaluationTests
         var actual = new string[expected.Length];
         var order = Enumerable.Range(0, expected.Length).OrderBy(k => (k * 7919) % expected.Length).ToArray();   // days interleaved
         Parallel.ForEach(order, new ParallelOptions { MaxDegreeOfParallelism = 8 }, k =>
-            actual[k] = Key(Evaluator.Evaluate(shared, requests[k % requests.Length], claims, instants[k / requests.Length], "dec_t")));
+            actual[k] = Key(Evaluator.Evaluate(shared, requests[k % requests.Length], callers[k % claimsCount], instants[k / requests.Length], "dec_t")));
 
         Assert.Equal(expected, actual);
     }
