@@ -10,7 +10,7 @@ namespace DeployGate.Engine.Scheduling;
 /// UTC day: an hourly scan of every zone on the build machine over 1900–2100 (419 zones, 42,338 transitions) found
 /// no two transitions within 25 hours, and <c>ZoneOffsetsTests</c> checks a sample on every run. 2,048 slots by day number, so five years of days
 /// fit (a deny in a long freeze searches a year ahead; 512 slots thrashed there); an entry is immutable and
-/// published with one reference write (as <see cref="DayCache"/>).</summary>
+/// published with one reference write (as <see cref="LocalSpans"/>).</summary>
 internal sealed class ZoneOffsets
 {
     private static readonly ConditionalWeakTable<TimeZoneInfo, ZoneOffsets> ByZone = [];
