@@ -12,7 +12,7 @@ internal static class LatencyRun
     {
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine($"# in-process decision latency: {count:N0} decisions per scenario after {count / 10:N0} warm-up, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
-        Console.WriteLine($"{"scenario",-22} {"verdict",-8} {"p50 µs",8} {"p99 µs",8} {"p99.9 µs",9} {"mean µs",8} {"bytes/op",9}");
+        Console.WriteLine($"{"scenario",-23} {"verdict",-8} {"p50 µs",8} {"p99 µs",8} {"p99.9 µs",9} {"mean µs",8} {"bytes/op",9}");
         var samples = new long[count];
         foreach (var s in Scenario.All().Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)))
         {
@@ -31,7 +31,7 @@ internal static class LatencyRun
             double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
             var mean = samples.Average(x => Us(x));
             Console.WriteLine(string.Create(ci,
-                $"{s.Name,-22} {verdict,-8} {Us(samples[count / 2]),8:F3} {Us(samples[(int)(count * 0.99)]),8:F3} {Us(samples[(int)(count * 0.999)]),9:F3} {mean,8:F3} {bytes,9:F0}"));
+                $"{s.Name,-23} {verdict,-8} {Us(samples[count / 2]),8:F3} {Us(samples[(int)(count * 0.99)]),8:F3} {Us(samples[(int)(count * 0.999)]),9:F3} {mean,8:F3} {bytes,9:F0}"));
         }
         return 0;
     }

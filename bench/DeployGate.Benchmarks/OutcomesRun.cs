@@ -14,7 +14,7 @@ internal static class OutcomesRun
     {
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine($"# decisions by outcome: each scenario's instants {rounds} times after 25 rounds of warm-up, .NET {Environment.Version}");
-        Console.WriteLine($"{"scenario",-22} {"outcome",-30} {"share",6} {"p50 µs",8} {"p99 µs",8} {"bytes/op",9}");
+        Console.WriteLine($"{"scenario",-23} {"outcome",-30} {"share",6} {"p50 µs",8} {"p99 µs",8} {"bytes/op",9}");
         foreach (var s in Scenario.All().Where(s => s.Instants is not null && (only is null || s.Name.Contains(only, StringComparison.Ordinal))))
         {
             var count = s.Instants!.Length;
@@ -42,7 +42,7 @@ internal static class OutcomesRun
             foreach (var (outcome, sorted, bytes) in byOutcome)
             {
                 Console.WriteLine(string.Create(ci,
-                    $"{s.Name,-22} {outcome,-30} {sorted.Length / (double)ticks.Length,6:P0} {Us(sorted[sorted.Length / 2]),8:F3} {Us(sorted[(int)(sorted.Length * 0.99)]),8:F3} {bytes,9:F0}"));
+                    $"{s.Name,-23} {outcome,-30} {sorted.Length / (double)ticks.Length,6:P0} {Us(sorted[sorted.Length / 2]),8:F3} {Us(sorted[(int)(sorted.Length * 0.99)]),8:F3} {bytes,9:F0}"));
             }
         }
         return 0;

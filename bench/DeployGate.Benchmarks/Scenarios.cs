@@ -5,7 +5,8 @@ using DeployGate.Engine;
 namespace DeployGate.Benchmarks;
 
 /// <summary>The decisions measured: a deploy and a secret read on the example policy, and the same on a
-/// large policy (200 environments, 2,000 identities).</summary>
+/// large policy (200 environments, 2,000 identities); denies at night and in a freeze; decisions at arbitrary instants,
+/// also on the example policy with a holiday calendar of 400 dates.</summary>
 internal sealed class Scenario
 {
     public required string Name { get; init; }
@@ -52,7 +53,9 @@ internal sealed class Scenario
 
     public static Scenario[] All()
     {
-        var example = Load(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "web.yml")));
+        var exampleYaml = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "web.yml"));
+        var example = Load(exampleYaml);
+        var holidays = Load(WithHolidays(exampleYaml, 400));
         var large = Load(LargePolicy(environments: 200, identities: 2000));
         var release = MakeClaims("acme/web", "acme/web/.github/workflows/release.yml", "production");
         var largeClaims = MakeClaims("acme/r1337", "acme/r1337/.github/workflows/d.yml", "env-137");
@@ -78,7 +81,18 @@ internal sealed class Scenario
                     Request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1") },
             new() { Name = "large/deploy-anytime", Policy = large, At = Monday, Instants = AnyTime(), Claims = largeClaims,
                     Request = new DecisionRequest(GateAction.Deploy, "env-137", Target: "aks/env-137-eu") },
+            new() { Name = "holidays/deploy-anytime", Policy = holidays, At = Monday, Instants = AnyTime(), Claims = release,
+                    Request = new DecisionRequest(GateAction.Deploy, "production", Target: "aks/prod-eu-1") },
         ];
+    }
+
+    /// <summary>The example policy with its holidays freeze listing <paramref name="count"/> dates spread over ten years
+    /// from 2021 (a calendar kept for years, as a platform team keeps one): the cost of a long <c>dates</c> list.</summary>
+    public static string WithHolidays(string exampleYaml, int count)
+    {
+        var dates = Enumerable.Range(0, count).Select(i => new DateOnly(2021, 1, 1).AddDays(i * 3652 / count).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        var yaml = System.Text.RegularExpressions.Regex.Replace(exampleYaml, @"dates: \[[^\]]*\]", $"dates: [{string.Join(", ", dates)}]");
+        return yaml != exampleYaml ? yaml : throw new InvalidOperationException("the example policy has no `dates:` list to replace");
     }
 
     private static CompiledPolicy Load(string yaml)
