@@ -8,7 +8,7 @@ using Microsoft.Data.Sqlite;
 namespace DeployGate.Benchmarks.Http;
 
 /// <summary><c>http --cli deploygate.dll --plaintext plaintext.dll [--out file.md] [--inprocess file] [--seconds 3]
-/// [--targets plaintext,example,large,example-nocache,example-allows]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
+/// [--targets plaintext,example,large,example-nocache,example-allows,example-tmpfs]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
 internal static class HttpRun
 {
     private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
@@ -44,6 +44,7 @@ internal static class HttpRun
         var loadBefore = LoadAverage();
         var root = Directory.CreateTempSubdirectory("deploygate-bench-");
         var results = new List<TargetResult>();
+        string? memoryRoot = null;
         (double P50, double P99, double P999) fsync = default;
         try
         {
@@ -53,7 +54,10 @@ internal static class HttpRun
             using var key = DevKey.Create();
             foreach (var target in targets)
             {
-                var dir = Directory.CreateDirectory(Path.Combine(root.FullName, target)).FullName;
+                // `-tmpfs`: the gate's working directory (audit log, its WAL, the policy folder) in memory, so no commit waits
+                // for the disk. Not durable, so not a configuration to run: it measures the disk's share of each figure.
+                var tmpfs = target.EndsWith("-tmpfs", StringComparison.Ordinal);
+                var dir = Directory.CreateDirectory(Path.Combine(tmpfs ? TmpfsRoot(ref memoryRoot) : root.FullName, target)).FullName;
                 Console.Error.WriteLine($"# {target}: starting");
                 TargetResult result;
                 if (target == "plaintext")
@@ -97,6 +101,7 @@ internal static class HttpRun
                         ? $"`deploygate serve --dev`, large policy ({LargeEnvironments} environments, {LargeIdentities:N0} identities) for {LargeRepositories} repositories"
                         : "`deploygate serve --dev`, example policy examples/policies/acme/web.yml";
                     if (target.EndsWith("-nocache", StringComparison.Ordinal)) description += ", validated-token cache off: RS256 verified on every request";
+                    if (tmpfs) description += $", working directory on tmpfs ({MemoryFilesystem}): audit commits wait for no disk (not durable: the disk's share of the other figures)";
                     var requests = workload.Requests;
                     var probed = 0;
                     if (target.EndsWith("-allows", StringComparison.Ordinal))
@@ -139,7 +144,11 @@ internal static class HttpRun
         }
         finally
         {
-            if (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_KEEP") is null) root.Delete(recursive: true);
+            if (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_KEEP") is null)
+            {
+                root.Delete(recursive: true);
+                if (memoryRoot is not null) Directory.Delete(memoryRoot, recursive: true);
+            }
         }
 
         var inprocess = Arg("--inprocess") is { } file && File.Exists(file) ? await File.ReadAllTextAsync(file) : null;
@@ -153,6 +162,19 @@ internal static class HttpRun
         }
         var failed = results.Any(r => r.Sweep.Sum(p => p.Other) + r.Half.Other > 0 || (r.AuditRows is { } rows && rows < r.Answered));
         return failed ? 1 : 0;
+    }
+
+    /// <summary>Where <c>-tmpfs</c> targets run: Linux's shared-memory filesystem, which every Debian machine mounts.</summary>
+    private const string MemoryFilesystem = "/dev/shm";
+
+    /// <summary>A fresh folder on <see cref="MemoryFilesystem"/> for this run (created once), or a clear error where there is none.</summary>
+    private static string TmpfsRoot(ref string? created)
+    {
+        if (created is not null) return created;
+        if (!Directory.Exists(MemoryFilesystem))
+            throw new InvalidOperationException($"the -tmpfs targets need {MemoryFilesystem} (a tmpfs mount); leave them out of --targets on this machine");
+        created = Path.Combine(MemoryFilesystem, $"deploygate-bench-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        return Directory.CreateDirectory(created).FullName;
     }
 
     /// <summary><c>example-postgres</c>: the example workload against the scale-out configuration, `deploygate serve`
@@ -319,7 +341,7 @@ internal static class HttpRun
         b.AppendLine(Ci, $"Machine: {Environment.ProcessorCount} cores, {CpuModel()}, .NET {Environment.Version}, {RuntimeInformation.OSDescription}. ");
         b.AppendLine(Ci, $"Load average before/after: {loadBefore} / {loadAfter} (the machine is shared: compare ratios, not absolutes). ");
         b.AppendLine(Ci, $"Command: `bench/run.sh`. Each closed-loop phase {seconds:F0} s after a warm-up (3 s at 16 clients, 3 s at 1); open loop {2 * seconds:F0} s over {OpenLoopConnections} connections at half the best closed-loop rate, after {OpenLoopWarmUp.TotalSeconds:F0} s at that rate unmeasured; its requests are sent at their instants to within ~0.1 ms. ");
-        b.AppendLine(Ci, $"Disk, where the audit files are: a 4 KiB write + `fsync` takes p50 {Us(fsync.P50)}, p99 {Us(fsync.P99)}, p99.9 {Us(fsync.P999)} (2,000 in a row, before the targets run). Every durable answer waits for at least one. ");
+        b.AppendLine(Ci, $"Disk, where the audit files are (but for `-tmpfs` targets): a 4 KiB write + `fsync` takes p50 {Us(fsync.P50)}, p99 {Us(fsync.P99)}, p99.9 {Us(fsync.P999)} (2,000 in a row, before the targets run). Every durable answer waits for at least one. ");
         b.AppendLine(Ci, $"Requests: {Workload.RequestCount:N0} distinct (token, body) pairs, {Workload.TokenCount} distinct RS256 tokens, cycled; load generator (C#, raw sockets, keep-alive) on the same 2 cores.");
         b.AppendLine();
         if (inprocess is not null)
