@@ -2,8 +2,9 @@
 # DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmarks (per-decision
 # timing, then BenchmarkDotNet), then the HTTP load run over loopback (deploygate serve with durable SQLite
 # audit, and over PostgreSQL, vs a Kestrel plaintext baseline, same run).
-# Also: the OIDC token check in process, and the durable audit log alone (the floors the HTTP figures stand on).
-# Prints a markdown report and writes it to bench/results/<date>.md. About 8 minutes; loopback only.
+# Also: the OIDC token check in process, the durable audit log alone, and example-tmpfs (the example run with the
+# gate's files on /dev/shm, not durable): the floors the HTTP figures stand on, and the disk's share of them.
+# Prints a markdown report and writes it to bench/results/<date>.md. About 9 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
