@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace DeployGate.Benchmarks.Tests;
+
+/// <summary>The committed command's entry points run end to end, with short phases: what `bench/run.sh` runs must not
+/// rot between the runs that produce the figures. The HTTP run itself fails (exit code 1) when an answer was neither
+/// 200 nor 403 or an answered decision is missing from the audit log, so its exit code is an assertion about the gate
+/// under concurrent load, with the durable log and with its files in memory.</summary>
+public sealed partial class CommandTests
+{
+    private static string RepositoryRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DeployGate.sln"))) dir = dir.Parent;
+            Assert.NotNull(dir);
+            return dir.FullName;
+        }
+    }
+
+    /// <summary>…/bin/&lt;Configuration&gt;/net10.0/ of this test assembly: the servers are taken from the same build.</summary>
+    private static string Configuration => new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
+
+    private static string Built(string project, string dll)
+    {
+        var path = Path.Combine(RepositoryRoot, project, "bin", Configuration, "net10.0", dll);
+        Assert.True(File.Exists(path), $"build {project} first: {path}");
+        return path;
+    }
+
+    private static (int Exit, string Out, string Err) Bench(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryRoot };
+        info.ArgumentList.Add(Built(Path.Combine("bench", "DeployGate.Benchmarks"), "DeployGate.Benchmarks.dll"));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";   // as bench/run.sh starts it
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"bench {string.Join(' ', args)} did not finish in 5 minutes:\n{stderr.Result}");
+        }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void Latency_TimesEveryScenario()
+    {
+        var (exit, output, errors) = Bench("latency", "2000");
+        Assert.True(exit == 0, errors);
+        var rows = output.Split('\n').Where(l => ScenarioRow().IsMatch(l)).ToList();
+        Assert.Equal(Scenario.All().Select(s => s.Name), rows.Select(r => r.Split(' ')[0]));
+        Assert.All(rows, r => Assert.True(double.Parse(r.Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture) > 0, r));
+    }
+
+    [Fact]
+    public void Http_ShortRun_AnswersAndAuditsEveryRequest_OnDiskAndInMemory()
+    {
+        var report = Path.Combine(Path.GetTempPath(), $"deploygate-bench-test-{Guid.NewGuid():N}.md");
+        try
+        {
+            var (exit, _, errors) = Bench("http",
+                "--cli", Built(Path.Combine("src", "DeployGate.Cli"), "deploygate.dll"),
+                "--plaintext", Built(Path.Combine("bench", "DeployGate.Bench.Plaintext"), "DeployGate.Bench.Plaintext.dll"),
+                "--seconds", "0.2", "--targets", "plaintext,example,example-tmpfs", "--out", report);
+            Assert.True(exit == 0, errors);
+            var markdown = File.ReadAllText(report);
+            Assert.Contains("| figure | SPEC §13 | example | example-tmpfs | Kestrel plaintext |", markdown);
+            // One line per gate target: "audit rows N for N answered decisions", N > 0 and the same twice.
+            var audited = AuditRows().Matches(markdown);
+            Assert.Equal(2, audited.Count);
+            Assert.All(audited, m => Assert.True(m.Groups[1].Value == m.Groups[2].Value && m.Groups[1].Value != "0", m.Value));
+            Assert.Contains("working directory on tmpfs (/dev/shm)", markdown);
+        }
+        finally
+        {
+            File.Delete(report);
+        }
+    }
+
+    [GeneratedRegex(@"^[a-z]+/[a-z-]+ +(allow|deny|mixed) ")]
+    private static partial Regex ScenarioRow();
+
+    [GeneratedRegex(@"audit rows ([\d,]+) for ([\d,]+) answered decisions")]
+    private static partial Regex AuditRows();
+}
