@@ -144,10 +144,15 @@ internal static class HttpRun
         }
         finally
         {
+            // DEPLOYGATE_BENCH_KEEP=1: keep the targets' folders (audit files, server logs) to look at afterwards.
             if (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_KEEP") is null)
             {
                 root.Delete(recursive: true);
                 if (memoryRoot is not null) Directory.Delete(memoryRoot, recursive: true);
+            }
+            else
+            {
+                Console.Error.WriteLine($"# kept: {root.FullName}{(memoryRoot is null ? "" : $" and {memoryRoot} (in memory until deleted)")}");
             }
         }
 
