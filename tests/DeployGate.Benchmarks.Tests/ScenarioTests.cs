@@ -64,7 +64,7 @@ public sealed class ScenarioTests
     }
 
     [Fact]
-    public void TheHolidaysPolicy_ListsFourHundredDates_AndDeniesOnEachOfThem()
+    public void TheHolidaysPolicy_ListsFourHundredDates_AndItsFreezeDeniesOnThem()
     {
         var example = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "web.yml"));
         var yaml = Scenario.WithHolidays(example, 400);
