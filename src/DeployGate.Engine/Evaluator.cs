@@ -224,7 +224,6 @@ public static class Evaluator
         else if (!TryStepToAllowed(env, rule, action, now, out next))
         {
             // Look a little ahead first: most windows open within days, and the scan's cost grows with its span.
-            next = null;
             foreach (var span in Horizons.Growing(Timeline.Horizon))
             {
                 var open = TimelineBuilder.Open(env, action, secret, now, now + span);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using DeployGate.Api.Tests;
 
 namespace DeployGate.Benchmarks.Tests;
 
@@ -9,30 +10,19 @@ namespace DeployGate.Benchmarks.Tests;
 /// under concurrent load, with the durable log and with its files in memory.</summary>
 public sealed partial class CommandTests
 {
-    private static string RepositoryRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DeployGate.sln"))) dir = dir.Parent;
-            Assert.NotNull(dir);
-            return dir.FullName;
-        }
-    }
-
-    /// <summary>…/bin/&lt;Configuration&gt;/net10.0/ of this test assembly: the servers are taken from the same build.</summary>
-    private static string Configuration => new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
-
+    /// <summary>A project's build output of the same configuration as the CLI the tests find (<see cref="ServerProcess"/>).</summary>
     private static string Built(string project, string dll)
     {
-        var path = Path.Combine(RepositoryRoot, project, "bin", Configuration, "net10.0", dll);
+        var root = ServerProcess.RepositoryRoot;
+        var output = Path.GetRelativePath(Path.Combine(root, "src", "DeployGate.Cli"), Path.GetDirectoryName(ServerProcess.DeploygateDll)!);
+        var path = Path.Combine(root, project, output, dll);
         Assert.True(File.Exists(path), $"build {project} first: {path}");
         return path;
     }
 
     private static (int Exit, string Out, string Err) Bench(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryRoot };
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = ServerProcess.RepositoryRoot };
         info.ArgumentList.Add(Built(Path.Combine("bench", "DeployGate.Benchmarks"), "DeployGate.Benchmarks.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";   // as bench/run.sh starts it
@@ -64,7 +54,7 @@ public sealed partial class CommandTests
         try
         {
             var (exit, _, errors) = Bench("http",
-                "--cli", Built(Path.Combine("src", "DeployGate.Cli"), "deploygate.dll"),
+                "--cli", ServerProcess.DeploygateDll,
                 "--plaintext", Built(Path.Combine("bench", "DeployGate.Bench.Plaintext"), "DeployGate.Bench.Plaintext.dll"),
                 "--seconds", "0.2", "--targets", "plaintext,example,example-tmpfs", "--out", report);
             Assert.True(exit == 0, errors);
