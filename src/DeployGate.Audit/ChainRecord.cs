@@ -112,6 +112,15 @@ internal static class ChainHash
 
     public static string ToHex(ReadOnlySpan<byte> hash) => Convert.ToHexStringLower(hash);
 
+    /// <summary>A hash as 64 lowercase hex digits, ASCII, into <paramref name="utf8"/> (64 bytes).</summary>
+    public static void WriteHex(ReadOnlySpan<byte> hash, Span<byte> utf8)
+    {
+        if (hash.Length != Size || !Convert.TryToHexStringLower(hash, utf8, out var written) || written != Size * 2)
+        {
+            throw new ArgumentException("a hash is 32 bytes, written as 64 hex digits", nameof(hash));
+        }
+    }
+
     /// <summary>Parses a stored hash; false unless it is exactly 64 lowercase hex digits.</summary>
     public static bool TryParse(string? hex, Span<byte> destination)
     {
@@ -121,6 +130,17 @@ internal static class ChainHash
             if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f'))) return false;
         }
         return Convert.FromHexString(hex, destination, out _, out var written) == OperationStatus.Done && written == Size;
+    }
+
+    /// <summary>As the other overload, from the stored text's UTF-8 (the writer reads the tip without a string).</summary>
+    public static bool TryParse(ReadOnlySpan<byte> hexUtf8, Span<byte> destination)
+    {
+        if (hexUtf8.Length != Size * 2) return false;
+        foreach (var c in hexUtf8)
+        {
+            if (c is not ((>= (byte)'0' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f'))) return false;
+        }
+        return Convert.FromHexString(hexUtf8, destination, out _, out var written) == OperationStatus.Done && written == Size;
     }
 
     /// <summary>A byte count in decimal, ASCII (no string in between).</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Channels;
 using DeployGate.Engine;
@@ -26,8 +27,6 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     /// <summary>Query <see cref="DecisionQuery.Limit"/> range: 1..10,000 (SPEC §4).</summary>
     public const int MaxQueryLimit = 10_000;
-
-    private const int SqliteConstraintUnique = 2067;   // SQLITE_CONSTRAINT_UNIQUE: only decision_id is UNIQUE
 
     private const int BusyTimeoutMs = 10_000;   // the writer thread waits this long for SQLite's write lock (DG5001 after)
 
@@ -72,8 +71,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     // The writer thread only (and the constructor, before anyone appends).
     private SqliteConnection? _connection;
-    private SqliteCommand? _insert;
-    private SqliteCommand? _tip;
+    private WriterStatements? _statements;   // prepared at the first commit (the schema exists by then)
 
     private long _commitCount;
     private int _disposed;
@@ -410,20 +408,23 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         }
     }
 
-    /// <summary>The next batch, oldest first; empty when nothing waits. Only the writer thread calls it.</summary>
-    private List<Pending> Take()
+    /// <summary>The next batch, oldest first; empty when nothing waits. Only the writer thread calls it, with the
+    /// previous batch, whose waiters are complete: the two lists trade places, so a commit allocates no list.</summary>
+    private List<Pending> Take(List<Pending> done)
     {
+        done.Clear();
         lock (_gate)
         {
             var batch = _waiting;
+            if (batch.Count == 0) return done;
             if (batch.Count <= MaxBatch)
             {
-                _waiting = new List<Pending>(64);
+                _waiting = done;
                 return batch;
             }
-            var first = batch.GetRange(0, MaxBatch);
+            done.AddRange(CollectionsMarshal.AsSpan(batch)[..MaxBatch]);
             batch.RemoveRange(0, MaxBatch);
-            return first;
+            return done;
         }
     }
 
@@ -438,7 +439,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                 bool stop;
                 while (true)
                 {
-                    batch = Take();
+                    batch = Take(batch);
                     if (batch.Count == 0)
                     {
                         lock (_gate)
@@ -481,11 +482,18 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         try
         {
             _connection ??= OpenWriter();
-            using var transaction = _connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: take the write lock now
-            _tip!.Transaction = transaction;
-            _insert!.Transaction = transaction;
-            WriteRows(batch);
-            transaction.Commit();
+            var statements = _statements ??= new WriterStatements(_connection);
+            statements.Begin();   // BEGIN IMMEDIATE: take the write lock now
+            try
+            {
+                WriteRows(statements, batch);
+                statements.Commit();
+            }
+            catch
+            {
+                statements.TryRollback();
+                throw;
+            }
             NoteCommit();
             _index.Committed(batch.Count);
         }
@@ -596,23 +604,30 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     /// <summary>Inside an open write transaction: reads the tip, then chains and inserts each record. A duplicate
     /// <c>decision_id</c> fails that record alone (its statement is undone; the transaction goes on).</summary>
-    private void WriteRows(List<Pending> batch)
+    private void WriteRows(WriterStatements statements, List<Pending> batch)
     {
-        var (seq, prevHex) = ReadTip(_tip!);
-        var prev = Convert.FromHexString(prevHex);
+        Span<byte> prev = stackalloc byte[ChainHash.Size];
+        Span<byte> prevHex = stackalloc byte[ChainHash.Size * 2];
+        Span<byte> hashHex = stackalloc byte[ChainHash.Size * 2];
+        var seq = statements.ReadTip(prev);
+        ChainHash.WriteHex(prev, prevHex);
         var recordedAt = StoreTime.Format(_time.GetUtcNow());
+        Span<byte> recordedAtUtf8 = stackalloc byte[recordedAt.Length];
+        Encoding.ASCII.GetBytes(recordedAt, recordedAtUtf8);
         foreach (var pending in batch)
         {
             var next = checked(seq + 1);
             var hash = ChainHash.Compute(prev, next, recordedAt, pending.Record);
-            var hashHex = ChainHash.ToHex(hash);
-            if (!TryInsert(_insert!, next, recordedAt, pending.Record, prevHex, hashHex))
+            ChainHash.WriteHex(hash, hashHex);
+            if (!statements.TryInsert(next, recordedAtUtf8, pending.Record, prevHex, hashHex))
             {
                 pending.Error = new AuditStoreException(StoreCodes.DuplicateDecision,
                     $"decision `{pending.Record.DecisionId}` is already in the audit log");
                 continue;
             }
-            (seq, prev, prevHex) = (next, hash, hashHex);
+            seq = next;
+            hash.CopyTo(prev);
+            hashHex.CopyTo(prevHex);
         }
     }
 
@@ -620,47 +635,6 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         ? new AuditStoreException(store.Code, store.Message, store)
         : new AuditStoreException(StoreCodes.Unavailable,
             $"audit store `{DatabasePath}` did not commit {count} records: {OneLine(failure.Message)}", failure);
-
-    private static (long Seq, string HashHex) ReadTip(SqliteCommand tip)
-    {
-        using var reader = tip.ExecuteReader();
-        if (!reader.Read()) return (0, ChainHash.GenesisHex);
-        var seq = reader.GetInt64(0);
-        var hash = reader.GetString(1);
-        if (!ChainHash.TryParse(hash, stackalloc byte[ChainHash.Size]))
-        {
-            throw new AuditStoreException(StoreCodes.ChainBroken,
-                $"cannot append: record `{seq}` hash is not 64 lowercase hex digits");
-        }
-        return (seq, hash);
-    }
-
-    private static bool TryInsert(SqliteCommand insert, long seq, string recordedAt, ChainRecord r, string prevHex, string hashHex)
-    {
-        var p = insert.Parameters;
-        p[0].Value = seq;
-        p[1].Value = r.DecisionId;
-        p[2].Value = r.EvaluatedAt;
-        p[3].Value = recordedAt;
-        p[4].Value = (object?)r.Repository ?? DBNull.Value;
-        p[5].Value = r.Environment;
-        p[6].Value = r.Verdict;
-        p[7].Value = (object?)r.RunId ?? DBNull.Value;
-        p[8].Value = r.Channel;
-        p[9].Value = (object?)r.DeliveryId ?? DBNull.Value;
-        p[10].Value = r.DecisionJsonUtf8;   // bound as a blob, stored as text (the insert CASTs it): no UTF-8 copy
-        p[11].Value = prevHex;
-        p[12].Value = hashHex;
-        try
-        {
-            insert.ExecuteNonQuery();
-            return true;
-        }
-        catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == SqliteConstraintUnique)
-        {
-            return false;
-        }
-    }
 
     private SqliteConnection OpenWriter()
     {
@@ -686,26 +660,10 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                 command.ExecuteNonQuery();
             }
 
-            _tip = connection.CreateCommand();
-            _tip.CommandText = SqliteSchema.Tip;
-            _insert = connection.CreateCommand();
-            _insert.CommandText = SqliteSchema.Insert;
-            _insert.Parameters.Add("$seq", SqliteType.Integer);
-            foreach (var name in (ReadOnlySpan<string>)["$decision_id", "$evaluated_at", "$recorded_at", "$repository",
-                         "$environment", "$verdict", "$run_id", "$channel", "$delivery_id"])
-            {
-                _insert.Parameters.Add(name, SqliteType.Text);
-            }
-            _insert.Parameters.Add("$decision_json", SqliteType.Blob);
-            _insert.Parameters.Add("$prev_hash", SqliteType.Text);
-            _insert.Parameters.Add("$hash", SqliteType.Text);
             return connection;
         }
         catch
         {
-            _tip?.Dispose();
-            _insert?.Dispose();
-            (_tip, _insert) = (null, null);
             connection.Dispose();
             throw;
         }
@@ -744,15 +702,14 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     {
         try
         {
-            _tip?.Dispose();
-            _insert?.Dispose();
+            _statements?.Dispose();   // before the connection: it is not closed while statements remain
             _connection?.Dispose();
         }
         catch (Exception)
         {
             // Closing after a failure may fail again; the next batch opens a new connection either way.
         }
-        (_tip, _insert, _connection) = (null, null, null);
+        (_statements, _connection) = (null, null);
     }
 
     private static string OneLine(string text) =>

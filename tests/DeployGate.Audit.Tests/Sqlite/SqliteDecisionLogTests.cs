@@ -34,6 +34,51 @@ public sealed class SqliteDecisionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task ContextColumns_KeepNullEmptyAndNonAsciiValuesApart()
+    {
+        // The writer binds each column from UTF-8 spans: a null stays NULL, an empty string stays '' (not NULL), and
+        // non-ASCII text is stored as the same text.
+        await using var log = _store.Open();
+        await log.AppendAsync(TestDecisions.Make(1, repository: null, environment: ""), new AuditContext("webhook", "delivery-é"));
+        await log.AppendAsync(TestDecisions.Make(2, repository: "acme/wéb-東京"), new AuditContext());
+
+        Assert.Equal("null|text||webhook|delivery-é", _store.Scalar<string>(
+            "SELECT typeof(repository) || '|' || typeof(environment) || '|' || environment || '|' || channel || '|' || delivery_id FROM decision_log WHERE seq = 1"));
+        Assert.Equal("acme/wéb-東京|production|api|null", _store.Scalar<string>(
+            "SELECT repository || '|' || environment || '|' || channel || '|' || typeof(delivery_id) FROM decision_log WHERE seq = 2"));
+        Assert.Equal("dec_00000000000000000000000002|run-2|deny|2026-11-22T10:15:02.0000000Z", _store.Scalar<string>(
+            "SELECT decision_id || '|' || run_id || '|' || verdict || '|' || evaluated_at FROM decision_log WHERE seq = 2"));
+        Assert.Equal(ChainHashGenesis, _store.Scalar<string>("SELECT prev_hash FROM decision_log WHERE seq = 1"));
+        Assert.Equal(_store.Scalar<string>("SELECT hash FROM decision_log WHERE seq = 1"), _store.Scalar<string>("SELECT prev_hash FROM decision_log WHERE seq = 2"));
+        Assert.True((await log.VerifyAsync()).Intact);
+    }
+
+    private static readonly string ChainHashGenesis = new('0', 64);
+
+    [Fact]
+    public async Task MoreQueuedThanOneBatchHolds_CommitInBatchesOfAtMostMaxBatch_InOrder()
+    {
+        // 2,500 appends queue while another connection holds the write lock: the writer then takes them 1,024 at a time
+        // (the rest stays queued for the next batch), and the chain holds them all, in the order they were queued.
+        await using var log = _store.Open();
+        const int count = 2_500;
+        var appends = new Task[count];
+        using (var holder = _store.Raw())
+        using (var transaction = holder.BeginTransaction(deferred: false))
+        {
+            for (var n = 1; n <= count; n++) appends[n - 1] = log.AppendAsync(TestDecisions.Make(n), new AuditContext()).AsTask();
+            await Task.Delay(100);
+            Assert.DoesNotContain(appends, a => a.IsCompleted);
+        }
+        await Task.WhenAll(appends);
+
+        Assert.Equal(count, _store.Scalar<long>("SELECT count(*) FROM decision_log"));
+        Assert.Equal(0, _store.Scalar<long>("SELECT count(*) FROM decision_log WHERE decision_id <> printf('dec_%026d', seq)"));
+        Assert.InRange(log.CommitCount, 3, 4);   // the first batch (1 or more records) waited for the lock; then 1,024 at most each
+        Assert.True((await log.VerifyAsync()).Intact);
+    }
+
+    [Fact]
     public async Task AppendWhileAnotherConnectionHoldsTheWriteLock_ReturnsAtOnce_AndCommitsWhenItIsFree()
     {
         // Appending never waits for SQLite's lock on the caller's thread: the writer thread waits instead.
