@@ -7,7 +7,8 @@ namespace DeployGate.Audit.Sqlite;
 /// <c>environment</c>, <c>verdict</c>, <c>evaluated_at</c>) of log rows 1..n, n being its largest <c>seq</c>, with
 /// an index per filter. A thread of its own copies new rows in passes of up to <see cref="PassMaxRows"/>: when
 /// <see cref="SqliteDecisionLog.IndexEveryRows"/> rows were committed since the last pass, and at least every
-/// <see cref="SqliteDecisionLog.IndexInterval"/> while any were.
+/// <see cref="SqliteDecisionLog.IndexInterval"/> while any were. The thread runs at the lowest priority (see
+/// <see cref="LowerThisThreadsPriority"/>).
 /// <para>Why a second file: with the indexes on the log, every commit dirtied one leaf page per index, one per
 /// distinct key in its batch (a 4 KiB WAL frame each, synced before the answer); a pass dirties each leaf once for
 /// all its rows. In the log's file a pass would hold its write lock, so commits would wait for it (6–35 ms a pass
@@ -88,8 +89,36 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
         return Pass(connection, maxRows);
     }
 
+    /// <summary>The indexer's thread runs at the lowest priority (Linux: nice 19, which needs no privilege): its passes
+    /// are work no request waits for, and at high load the scheduler then gives the cores to the request threads and the
+    /// log's writer first. Best effort: elsewhere, or when refused, it runs at the normal priority.</summary>
+    internal static bool LowerThisThreadsPriority()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            return NativeMethods.setpriority(0 /* PRIO_PROCESS: with a thread id, that thread alone */, NativeMethods.gettid(), 19) == 0;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    private static class NativeMethods
+    {
+        [System.Runtime.InteropServices.DllImport("libc")]
+        [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
+        internal static extern int setpriority(int which, int who, int prio);
+
+        [System.Runtime.InteropServices.DllImport("libc")]
+        [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
+        internal static extern int gettid();
+    }
+
     private void Run()
     {
+        LowerThisThreadsPriority();
         SqliteConnection? connection = null;
         var behind = false;
         var due = true;   // at start: rows a previous process, or a version-1 file, left unindexed

@@ -79,6 +79,53 @@ public sealed class SqliteDecisionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task QueryIndexThread_RunsAtTheLowestPriority_TheWriterAtTheNormalOne()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "this check reads /proc; the gate's CI runs on Linux");
+        await using var log = _store.Open();
+        await log.AppendAsync(TestDecisions.Make(1), new AuditContext());   // the threads have started and run by now
+
+        // /proc/self/task/<tid>/stat: "<tid> (<name>) <state> …", nice is the 17th field after the name.
+        // Other tests' logs open and close meanwhile: a thread may be gone before its file is read, and another log's
+        // indexer may not have lowered itself yet, so this asserts that some indexer runs at 19 and no writer does.
+        var threads = new List<(string Name, int Nice)>();
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(task, "stat")); }
+            catch (IOException) { continue; }
+            var close = stat.LastIndexOf(')');
+            threads.Add((stat[(stat.IndexOf('(') + 1)..close], int.Parse(stat[(close + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        Assert.Contains(threads, t => t is ("dg-audit-index", 19));
+        var writers = threads.Where(t => t.Name == "dg-audit-writer").ToList();
+        Assert.NotEmpty(writers);
+        var normal = NiceOf("/proc/self/stat");   // the process's main thread: 0 unless the tests themselves run niced
+        Assert.All(writers, t => Assert.Equal(normal, t.Nice));
+    }
+
+    [Fact]
+    public void LowerThisThreadsPriority_ChangesTheCallingThreadAlone()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "this check reads /proc; the gate's CI runs on Linux");
+        (bool Lowered, int Nice) seen = default;
+        var thread = new Thread(() => seen = (SqliteQueryIndex.LowerThisThreadsPriority(), NiceOf("/proc/thread-self/stat")));
+        thread.Start();
+        thread.Join();
+
+        Assert.Equal((true, 19), seen);
+        Assert.Equal(NiceOf("/proc/self/stat"), NiceOf("/proc/thread-self/stat"));   // this thread unchanged
+        Assert.NotEqual(19, NiceOf("/proc/self/stat"));                               // and the process
+    }
+
+    private static int NiceOf(string statPath)
+    {
+        var stat = File.ReadAllText(statPath);
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task AppendWhileAnotherConnectionHoldsTheWriteLock_ReturnsAtOnce_AndCommitsWhenItIsFree()
     {
         // Appending never waits for SQLite's lock on the caller's thread: the writer thread waits instead.
