@@ -85,10 +85,13 @@ internal sealed partial class AuthorizeHandler(
 
         var serialized = SerializedDecision.Of(decision);   // one serialization: the answer, and the audit row's JSON
         if (!await TryAppendAsync(context, serialized, ct)) return;
-        var verdictName = DecisionJson.VerdictName(decision.Verdict);
-        var firstFailure = decision.Failures.FirstOrDefault()?.Code ?? "-";
-        Log.Decided(logger, decision.DecisionId, verdictName, claims.Repository!, decision.Request.Environment,
-            decision.Request.Action == GateAction.Deploy ? "deploy" : "read-secret", firstFailure);
+        if (logger.IsEnabled(LogLevel.Debug))   // its arguments cost an iterator and a search per request otherwise
+        {
+            var verdictName = DecisionJson.VerdictName(decision.Verdict);
+            var firstFailure = decision.Failures.FirstOrDefault()?.Code ?? "-";
+            Log.Decided(logger, decision.DecisionId, verdictName, claims.Repository!, decision.Request.Environment,
+                decision.Request.Action == GateAction.Deploy ? "deploy" : "read-secret", firstFailure);
+        }
 
         var response = context.Response;
         var unavailable = lookup.Unavailable || grantFailed;

@@ -18,6 +18,14 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
 
     private sealed record Entry(long Length, DateTime WriteTimeUtc, PolicyLookup Lookup);
 
+    // Repository → its file's path, name and reference: a pure function of the name, remembered so a request makes
+    // none of those strings (they were ~7 % of the bytes an authorize request allocated). Bounded, since tokens name
+    // repositories the folder may not have; past the bound, names are worked out per request as before.
+    private readonly ConcurrentDictionary<string, Names> _names = new(StringComparer.Ordinal);
+    private const int MaxNames = 10_000;
+
+    private sealed record Names(string Path, string File, PolicyRef Reference);
+
     public DirectoryPolicySource(string directory, ILogger<DirectoryPolicySource> logger)
     {
         _root = Path.GetFullPath(directory);
@@ -52,16 +60,14 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
 
     public ValueTask<PolicyLookup> GetAsync(string repository, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var source = $"directory:{repository}.yml";
-        if (!RepositoryNames.TrySplit(repository, out var owner, out var name))
-            return ValueTask.FromResult(new PolicyLookup(null, new PolicyRef(source, null), ServerCodes.RepositoryNameInvalid,
-                $"repository `{repository}` cannot name a policy file"));
-        var path = Path.Combine(_root, owner, name + ".yml");
-        // Invariant: the names are validated above; this is the belt to those braces.
-        if (!Path.GetFullPath(path).StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            return ValueTask.FromResult(new PolicyLookup(null, new PolicyRef(source, null), ServerCodes.RepositoryNameInvalid,
-                $"repository `{repository}` cannot name a policy file"));
-        var reference = new PolicyRef($"directory:{owner}/{name}.yml", null);
+        if (!_names.TryGetValue(repository, out var names))
+        {
+            if (!TryResolve(repository, out names))
+                return ValueTask.FromResult(new PolicyLookup(null, new PolicyRef($"directory:{repository}.yml", null), ServerCodes.RepositoryNameInvalid,
+                    $"repository `{repository}` cannot name a policy file"));
+            if (_names.Count < MaxNames) _names.TryAdd(repository, names);
+        }
+        var (path, file, reference) = names;
 
         FileInfo info;
         try
@@ -71,7 +77,7 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
             {
                 _cache.TryRemove(path, out _);
                 return ValueTask.FromResult(new PolicyLookup(null, reference, ServerCodes.PolicyNotFound,
-                    $"no policy for `{repository}`: `{owner}/{name}.yml` does not exist in the policy folder"));
+                    $"no policy for `{repository}`: `{file}` does not exist in the policy folder"));
             }
             if (_cache.TryGetValue(path, out var cached) && cached.Length == info.Length && cached.WriteTimeUtc == info.LastWriteTimeUtc)
                 return ValueTask.FromResult(cached.Lookup);
@@ -81,7 +87,7 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
                 return ValueTask.FromResult(new PolicyLookup(null, reference, PolicyLoader.FileTooLargeCode,
                     $"policy file is invalid: {PolicyLoader.FileTooLargeMessage(info.Length)}"));
             var bytes = File.ReadAllBytes(path);
-            var lookup = Compile(bytes, $"{owner}/{name}.yml", now, reference with { Revision = Hash(bytes) });
+            var lookup = Compile(bytes, file, now, reference with { Revision = Hash(bytes) });
             _cache[path] = new Entry(info.Length, info.LastWriteTimeUtc, lookup);
             Log.PolicyLoaded(_logger, repository, lookup.Ref.Revision ?? "", lookup.Code ?? "ok");
             return ValueTask.FromResult(lookup);
@@ -91,6 +97,19 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
             return ValueTask.FromResult(new PolicyLookup(null, reference, ServerCodes.PolicySourceUnavailable,
                 $"cannot read the policy file: {ex.Message}", Unavailable: true));
         }
+    }
+
+    /// <summary>The file a repository names, checked to lie inside the folder; false for a name that cannot name one.</summary>
+    private bool TryResolve(string repository, out Names names)
+    {
+        names = null!;
+        if (!RepositoryNames.TrySplit(repository, out var owner, out var name)) return false;
+        var path = Path.Combine(_root, owner, name + ".yml");
+        // Invariant: the names are validated above; this is the belt to those braces.
+        if (!Path.GetFullPath(path).StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal)) return false;
+        var file = $"{owner}/{name}.yml";
+        names = new Names(path, file, new PolicyRef($"directory:{file}", null));
+        return true;
     }
 
     private static PolicyLookup Compile(byte[] bytes, string file, DateTimeOffset now, PolicyRef reference)

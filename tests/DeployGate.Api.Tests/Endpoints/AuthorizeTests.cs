@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Json;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DeployGate.Api.Tests.Endpoints;
 
@@ -84,6 +85,17 @@ public sealed class AuthorizeTests : IAsyncLifetime
         Assert.Contains(lines, l => l.StartsWith("Debug ", StringComparison.Ordinal) && l.Contains("[2000]", StringComparison.Ordinal) && l.Contains(id, StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("Debug ", StringComparison.Ordinal) && l.Contains("[3000]", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => !l.StartsWith("Debug ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void HostingDiagnosticsCategory_IsOff_SoRequestsStartNoActivityOrScope()
+    {
+        // ASP.NET Core starts an Activity and a logging scope per request while this category is enabled at any level
+        // (HostingApplicationDiagnostics asks IsEnabled(Critical)); the gate's own categories still log.
+        var loggers = _gate.App.Services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>();
+        Assert.False(loggers.CreateLogger("Microsoft.AspNetCore.Hosting.Diagnostics").IsEnabled(Microsoft.Extensions.Logging.LogLevel.Critical));
+        Assert.True(loggers.CreateLogger("Microsoft.AspNetCore.Server.Kestrel").IsEnabled(Microsoft.Extensions.Logging.LogLevel.Warning));
+        Assert.True(loggers.CreateLogger("DeployGate.Api.AuthorizeHandler").IsEnabled(Microsoft.Extensions.Logging.LogLevel.Error));
     }
 
     [Fact]

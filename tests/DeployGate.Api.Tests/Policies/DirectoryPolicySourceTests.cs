@@ -46,6 +46,38 @@ public sealed class DirectoryPolicySourceTests
         Directory.Delete(root, true);
     }
 
+    [Fact]
+    public async Task SameRepositoryAgain_FollowsTheFile_MissingWrittenEditedDeleted()
+    {
+        // The repository's path and reference are remembered after the first lookup; what the file holds is not.
+        var root = Path.Combine(Path.GetTempPath(), "dg-policies-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(root, "acme"));
+        var file = Path.Combine(root, "acme", "web.yml");
+        using var source = new DirectoryPolicySource(root, NullLogger<DirectoryPolicySource>.Instance);
+        Task<PolicyLookup> Look() => source.GetAsync("acme/web", GateHost.Start, CancellationToken.None).AsTask();
+
+        Assert.Equal(ServerCodes.PolicyNotFound, (await Look()).Code);
+
+        File.WriteAllText(file, TestPolicies.Web);
+        var written = await Look();
+        Assert.NotNull(written.Policy);
+        Assert.Equal("directory:acme/web.yml", written.Ref.Source);
+        Assert.Equal(DirectoryPolicySource.Hash(File.ReadAllBytes(file)), written.Ref.Revision);
+
+        File.WriteAllText(file, TestPolicies.Web + "\n# edited, and longer\n");
+        var edited = await Look();
+        Assert.NotNull(edited.Policy);
+        Assert.Equal(DirectoryPolicySource.Hash(File.ReadAllBytes(file)), edited.Ref.Revision);
+        Assert.NotEqual(written.Ref.Revision, edited.Ref.Revision);
+
+        File.Delete(file);
+        var deleted = await Look();
+        Assert.Equal(ServerCodes.PolicyNotFound, deleted.Code);
+        Assert.Equal("no policy for `acme/web`: `acme/web.yml` does not exist in the policy folder", deleted.Message);
+        Assert.Equal(ServerCodes.RepositoryNameInvalid, (await source.GetAsync("acme/..", GateHost.Start, CancellationToken.None)).Code);
+        Directory.Delete(root, true);
+    }
+
     [Theory]
     [InlineData("acme/web", true)]
     [InlineData("my-org/my.repo_name-2", true)]
