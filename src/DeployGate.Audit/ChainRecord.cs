@@ -125,11 +125,8 @@ internal static class ChainHash
     public static bool TryParse(string? hex, Span<byte> destination)
     {
         if (hex is null || hex.Length != Size * 2) return false;
-        foreach (var c in hex)
-        {
-            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f'))) return false;
-        }
-        return Convert.FromHexString(hex, destination, out _, out var written) == OperationStatus.Done && written == Size;
+        Span<byte> ascii = stackalloc byte[Size * 2];
+        return System.Text.Ascii.FromUtf16(hex, ascii, out _) == OperationStatus.Done && TryParse(ascii, destination);
     }
 
     /// <summary>As the other overload, from the stored text's UTF-8 (the writer reads the tip without a string).</summary>

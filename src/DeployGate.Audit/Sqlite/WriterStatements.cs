@@ -121,8 +121,8 @@ internal sealed class WriterStatements : IDisposable
             var rc = raw.sqlite3_step(_insert);
             if (rc == SqliteDone) return true;
             if (raw.sqlite3_extended_errcode(_db) == SqliteConstraintUnique) return false;
-            Check(rc);
-            return false;   // not reached: Check threw
+            SqliteException.ThrowExceptionForRC(rc, _db);
+            throw new System.Diagnostics.UnreachableException($"sqlite3_step returned {rc}, neither done nor an error");
         }
         finally
         {
