@@ -26,7 +26,7 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
     private readonly string _logPath;
     private readonly int _everyRows;
     private readonly int _intervalMs;
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly WakeSignal _wake = new();   // no spinning: no answer waits for a pass
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _unindexed;   // rows committed since the last pass began (the log's writer adds, the indexer takes)
     private int _woken;        // 1 once the writer released _wake for the current count
@@ -68,7 +68,7 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
         var count = Interlocked.Add(ref _unindexed, rows);   // a full fence: read _idle after it (see Run)
         if ((count >= _everyRows || (count == rows && Volatile.Read(ref _idle) == 1)) && Interlocked.Exchange(ref _woken, 1) == 0)
         {
-            _wake.Release();
+            _wake.Set();
         }
     }
 
@@ -76,9 +76,8 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _stopping, 1) != 0) return;
-        _wake.Release();
+        _wake.Set();
         await _done.Task;
-        _wake.Dispose();
     }
 
     /// <summary>Test hook: one pass of at most <paramref name="maxRows"/> rows on a connection of its own (the index
