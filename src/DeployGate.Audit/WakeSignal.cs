@@ -3,8 +3,8 @@ namespace DeployGate.Audit;
 /// <summary>Wakes one dedicated thread that waits for it, without spinning: an auto-reset signal (a <see cref="Set"/>
 /// while nobody waits is kept for the next <see cref="Wait"/>; several are one). <see cref="SemaphoreSlim.Wait()"/>
 /// spins before it blocks (<c>sched_yield</c>, then <c>Sleep(0)</c> and <c>Sleep(1)</c>), every time it is called;
-/// on two cores at saturation that spinning, in the audit log's background threads alone, was about a sixth of the
-/// gate's CPU samples (docs/performance.md). For threads whose wake-up no answer waits on, a few microseconds more
+/// on two cores at saturation the checkpointer's spinning alone was about a tenth of the gate's CPU samples
+/// (docs/performance.md). For threads whose wake-up no answer waits on, a few microseconds more
 /// to wake are worth nothing, and the cores are worth the requests'.</summary>
 internal sealed class WakeSignal
 {
