@@ -100,7 +100,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     public Task<RedeemOutcome> RedeemAsync(GrantRedemption redemption, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(redemption);
-        return Task.Run(() => Write(connection =>
+        return StoreWork.Run(() => Write(connection =>
         {
             using var transaction = connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: the row is read under the write lock
             using var command = connection.CreateCommand();
@@ -139,7 +139,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     public Task RevokeAsync(GrantRevocation revocation, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(revocation);
-        return Task.Run(() => Write(connection =>
+        return StoreWork.Run(() => Write(connection =>
         {
             using var command = connection.CreateCommand();
             // A row created by a revocation does not know the grant's exp; the grant was issued before it was
@@ -163,7 +163,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     public Task<GrantStatus> GetStatusAsync(string jti, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(jti);
-        return Task.Run(() => Write(connection =>
+        return StoreWork.Run(() => Write(connection =>
         {
             using var command = connection.CreateCommand();
             command.CommandText = "SELECT redeemed_at, revoked_at FROM grant_uses WHERE jti = $jti";
@@ -176,7 +176,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
 
     /// <inheritdoc />
     public Task<int> PurgeAsync(DateTimeOffset before, CancellationToken cancellationToken = default) =>
-        Task.Run(() => Write(connection =>
+        StoreWork.Run(() => Write(connection =>
         {
             using var command = connection.CreateCommand();
             command.CommandText = "DELETE FROM grant_uses WHERE expires_at < $before";

@@ -261,10 +261,16 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// (ASCII), the rest exactly; <c>Since</c> is inclusive on <c>evaluated_at</c>.</remarks>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="DecisionQuery.Limit"/> outside 1..10,000.</exception>
     /// <exception cref="ArgumentException"><see cref="DecisionQuery.Verdict"/> other than <c>allow</c>, <c>deny</c>.</exception>
-    public async Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
     {
         GroupCommitQueue.Validate(query, MaxQueryLimit);
+        // On a store thread: Microsoft.Data.Sqlite's async calls complete synchronously, so a query of thousands of rows
+        // would otherwise hold a pool worker for its whole read.
+        return StoreWork.Run(() => QueryCoreAsync(query, cancellationToken), cancellationToken);
+    }
 
+    private async Task<IReadOnlyList<string>> QueryCoreAsync(DecisionQuery query, CancellationToken cancellationToken)
+    {
         try
         {
             await using var connection = new SqliteConnection(_readConnectionString);

@@ -188,19 +188,21 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
         return connection;
     }
 
-    private async Task<T> RunAsync<T>(Func<SqliteConnection, Task<T>> body, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        try
+    /// <summary>Runs <paramref name="body"/> on a connection of its own, on a store thread (<see cref="StoreWork"/>):
+    /// SQLite's async API completes synchronously, so a commit's <c>fsync</c> would otherwise hold a pool worker.</summary>
+    private Task<T> RunAsync<T>(Func<SqliteConnection, Task<T>> body, CancellationToken cancellationToken) =>
+        StoreWork.Run(async () =>
         {
-            await using var connection = Open();
-            return await body(connection);
-        }
-        catch (SqliteException ex)
-        {
-            throw new AuditStoreException(StoreCodes.Unavailable, $"review job store `{DatabasePath}`: {ex.Message.Split('\n')[0]}", ex);
-        }
-    }
+            try
+            {
+                await using var connection = Open();
+                return await body(connection);
+            }
+            catch (SqliteException ex)
+            {
+                throw new AuditStoreException(StoreCodes.Unavailable, $"review job store `{DatabasePath}`: {ex.Message.Split('\n')[0]}", ex);
+            }
+        }, cancellationToken);
 
     private static void Bind(SqliteCommand command, ReviewJob job)
     {
