@@ -263,14 +263,14 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
     /// <exception cref="ArgumentException"><see cref="DecisionQuery.Verdict"/> other than <c>allow</c>, <c>deny</c>.</exception>
     public Task<IReadOnlyList<string>> QueryAsync(DecisionQuery query, CancellationToken cancellationToken = default)
     {
-        GroupCommitQueue.Validate(query, MaxQueryLimit);
-        // On a store thread: Microsoft.Data.Sqlite's async calls complete synchronously, so a query of thousands of rows
+        // On a store thread (a refused query faults the task, as PostgreSQL's does): Microsoft.Data.Sqlite's async calls complete synchronously, so a query of thousands of rows
         // would otherwise hold a pool worker for its whole read.
         return StoreWork.Run(() => QueryCoreAsync(query, cancellationToken), cancellationToken);
     }
 
     private async Task<IReadOnlyList<string>> QueryCoreAsync(DecisionQuery query, CancellationToken cancellationToken)
     {
+        GroupCommitQueue.Validate(query, MaxQueryLimit);
         try
         {
             await using var connection = new SqliteConnection(_readConnectionString);

@@ -29,7 +29,7 @@ internal sealed class SqliteQueryIndex : IAsyncDisposable
     private readonly WakeSignal _wake = new();   // no spinning: no answer waits for a pass
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _unindexed;   // rows committed since the last pass began (the log's writer adds, the indexer takes)
-    private int _woken;        // 1 once the writer released _wake for the current count
+    private int _woken;        // 1 once the writer set _wake for the current count
     private int _idle;         // 1 while the indexer sleeps with nothing to index (no timeout): the next row wakes it
     private int _stopping;
     private long _passes;

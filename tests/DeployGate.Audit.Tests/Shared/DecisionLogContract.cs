@@ -125,6 +125,9 @@ public abstract class DecisionLogContract : IAsyncLifetime
         {
             await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => log.QueryAsync(new DecisionQuery(Limit: limit)));
         }
+        // Both stores refuse through the task, not by throwing at the call.
+        var refused = log.QueryAsync(new DecisionQuery(Limit: 0));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => refused);
     }
 
     [StoreFact]
