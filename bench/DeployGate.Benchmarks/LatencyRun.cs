@@ -11,13 +11,18 @@ internal static class LatencyRun
     public static int Run(int count, string? only = null)
     {
         var ci = CultureInfo.InvariantCulture;
-        Console.WriteLine($"# in-process decision latency: {count:N0} decisions per scenario after {count / 10:N0} warm-up, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+        Console.WriteLine($"# in-process decision latency: {count:N0} decisions per scenario after a warm-up of every scenario until the JIT settled, then {count / 10:N0} or more of its own, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         Console.WriteLine($"{"scenario",-23} {"verdict",-8} {"p50 µs",8} {"p99 µs",8} {"p99.9 µs",9} {"mean µs",8} {"bytes/op",9}");
         var samples = new long[count];
-        foreach (var s in Scenario.All().Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)))
+        var scenarios = Scenario.All().Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)).ToArray();
+        // Every scenario first, round-robin, until the JIT has settled over all of them (the first one measured no
+        // longer pays for the tiers of the code the others share), then each again just before it is measured.
+        var next = 0;
+        JitSettle.WarmUp(() => scenarios[next++ % scenarios.Length].Decide(), count / 10);
+        foreach (var s in scenarios)
         {
             var verdict = s.VerdictLabel;
-            for (var i = 0; i < count / 10; i++) s.Decide();
+            JitSettle.WarmUp(() => s.Decide(), count / 10);
             GC.Collect();
             var before = GC.GetAllocatedBytesForCurrentThread();
             for (var i = 0; i < count; i++)

@@ -13,7 +13,7 @@ internal static class OutcomesRun
     public static int Run(int rounds, string? only)
     {
         var ci = CultureInfo.InvariantCulture;
-        Console.WriteLine($"# decisions by outcome: each scenario's instants {rounds} times after 25 rounds of warm-up, .NET {Environment.Version}");
+        Console.WriteLine($"# decisions by outcome: each scenario's instants {rounds} times after 25 rounds of warm-up or more (until the JIT settled), .NET {Environment.Version}");
         Console.WriteLine($"{"scenario",-23} {"outcome",-30} {"share",6} {"p50 µs",8} {"p99 µs",8} {"bytes/op",9}");
         foreach (var s in Scenario.All().Where(s => s.Instants is not null && (only is null || s.Name.Contains(only, StringComparison.Ordinal))))
         {
@@ -22,7 +22,8 @@ internal static class OutcomesRun
             // it is read once, in the first warm-up round; the timed rounds write into arrays allocated before them.
             var kinds = new string[count];
             for (var k = 0; k < count; k++) kinds[k] = Outcome(s.Decide());
-            for (var i = count; i < 25 * count; i++) s.Decide();   // ~100,000 decisions, as `latency` warms up: tiered JIT settles
+            // ~100,000 decisions or more, in whole rounds (the timed ones start at the first instant), until the JIT settled.
+            JitSettle.WarmUp(() => { for (var k = 0; k < count; k++) s.Decide(); }, 24, batch: 1);
             var ticks = new long[rounds * count];
             var allocated = new long[rounds * count];
             GC.Collect();

@@ -48,6 +48,24 @@ public sealed partial class CommandTests
     }
 
     [Fact]
+    public void Outcomes_SplitsEachAnytimeScenario_IntoKindsThatAddUpToAll()
+    {
+        var (exit, output, errors) = Bench("outcomes", "1");
+        Assert.True(exit == 0, errors);
+        var rows = output.Split('\n').Where(l => l.Contains("-anytime ", StringComparison.Ordinal)).ToList();
+        var anytime = Scenario.All().Where(s => s.Instants is not null).Select(s => s.Name).ToList();
+        Assert.Equal(anytime, rows.Select(r => r.Split(' ')[0]).Distinct());
+        foreach (var name in anytime)
+        {
+            // Each kind's share, printed to the percent: together they are the whole (within the rounding of each).
+            var kinds = rows.Where(r => r.StartsWith(name + " ", StringComparison.Ordinal)).ToList();
+            var shares = kinds.Select(r => int.Parse(ShareColumn().Match(r).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.InRange(shares.Sum(), 100 - kinds.Count, 100 + kinds.Count);
+            Assert.Contains(kinds, r => r.Contains(" allow ", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public void Http_ShortRun_AnswersAndAuditsEveryRequest_OnDiskAndInMemory()
     {
         var report = Path.Combine(Path.GetTempPath(), $"deploygate-bench-test-{Guid.NewGuid():N}.md");
@@ -74,6 +92,9 @@ public sealed partial class CommandTests
 
     [GeneratedRegex(@"^[a-z]+/[a-z-]+ +(allow|deny|mixed) ")]
     private static partial Regex ScenarioRow();
+
+    [GeneratedRegex(@" (\d+) % ")]
+    private static partial Regex ShareColumn();
 
     [GeneratedRegex(@"audit rows ([\d,]+) for ([\d,]+) answered decisions")]
     private static partial Regex AuditRows();
