@@ -38,6 +38,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         """;
 
     private readonly string _connectionString;
+    private readonly FileWriteLock _writeLock;   // shared with the audit writer on the same file
 
     /// <param name="databasePath">The SQLite file (normally the audit log's); created when missing.</param>
     /// <exception cref="AuditStoreException">DG5006 unusable path, DG5005 newer schema, DG5001 cannot open.</exception>
@@ -46,6 +47,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         if (string.IsNullOrWhiteSpace(databasePath) || databasePath.Trim() == ":memory:")
             throw new AuditStoreException(StoreCodes.InvalidLocation, $"grant store needs a file path, not `{databasePath}`");
         DatabasePath = Path.GetFullPath(databasePath);
+        _writeLock = FileWriteLock.For(DatabasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
@@ -132,7 +134,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
             var changed = command.ExecuteNonQuery();
             transaction.Commit();
             return changed == 1 ? RedeemOutcome.Redeemed : RedeemOutcome.AlreadyRedeemed;
-        }, "redeem"), cancellationToken);
+        }, "redeem", writes: true), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -156,7 +158,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
             command.Parameters.AddWithValue("$at", StoreTime.Format(revocation.RevokedAt));
             command.ExecuteNonQuery();
             return 0;
-        }, "revoke"), cancellationToken);
+        }, "revoke", writes: true), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -171,7 +173,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
             using var reader = command.ExecuteReader();
             if (!reader.Read()) return GrantStatus.Unused;
             return new GrantStatus(reader.IsDBNull(0) ? null : Parse(reader.GetString(0)), reader.IsDBNull(1) ? null : Parse(reader.GetString(1)));
-        }, "read"), cancellationToken);
+        }, "read", writes: false), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -182,7 +184,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
             command.CommandText = "DELETE FROM grant_uses WHERE expires_at < $before";
             command.Parameters.AddWithValue("$before", StoreTime.Format(before));
             return command.ExecuteNonQuery();
-        }, "purge"), cancellationToken);
+        }, "purge", writes: true), cancellationToken);
 
     /// <summary>Closes the pooled connections to the file.</summary>
     public void Dispose()
@@ -191,11 +193,14 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         SqliteConnection.ClearPool(connection);
     }
 
-    private T Write<T>(Func<SqliteConnection, T> body, string what)
+    /// <summary>Runs <paramref name="body"/> on a connection of its own; one that <paramref name="writes"/> takes its turn
+    /// at the file's <see cref="FileWriteLock"/> first (a read needs none: WAL readers never wait for the writer).</summary>
+    private T Write<T>(Func<SqliteConnection, T> body, string what, bool writes)
     {
         try
         {
             using var connection = Open();
+            using var turn = writes ? _writeLock.Enter() : default;
             return body(connection);
         }
         catch (SqliteException ex)

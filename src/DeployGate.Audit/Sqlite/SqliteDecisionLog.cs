@@ -60,6 +60,10 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
 
     private readonly SqliteQueryIndex _index;
 
+    /// <summary>Taken around each write transaction, with the grant store's and the review jobs' on the same file
+    /// (<see cref="FileWriteLock"/>): none of them then waits for another in SQLite's busy handler.</summary>
+    private readonly FileWriteLock _writeLock;
+
     private readonly TimeProvider _time;
     private readonly string _writeConnectionString;
     private readonly string _readConnectionString;
@@ -115,6 +119,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         _time = time ?? TimeProvider.System;
 #pragma warning restore RS0030
         DatabasePath = Path.GetFullPath(databasePath);
+        _writeLock = FileWriteLock.For(DatabasePath);
         _index = new SqliteQueryIndex(DatabasePath, indexEveryRows, indexInterval);
         _writeConnectionString = new SqliteConnectionStringBuilder
         {
@@ -496,16 +501,19 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         {
             _connection ??= OpenWriter();
             var statements = _statements ??= new WriterStatements(_connection);
-            statements.Begin();   // BEGIN IMMEDIATE: take the write lock now
-            try
+            using (_writeLock.Enter())
             {
-                WriteRows(statements, batch);
-                statements.Commit();
-            }
-            catch
-            {
-                statements.TryRollback();
-                throw;
+                statements.Begin();   // BEGIN IMMEDIATE: take the write lock now
+                try
+                {
+                    WriteRows(statements, batch);
+                    statements.Commit();
+                }
+                catch
+                {
+                    statements.TryRollback();
+                    throw;
+                }
             }
             NoteCommit();
             _index.Committed(batch.Count);
@@ -573,6 +581,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         try
         {
             if (_connection is null) return;
+            using var turn = _writeLock.Enter();
             using var command = _connection.CreateCommand();
             command.CommandText = "PRAGMA wal_checkpoint(RESTART)";
             command.ExecuteNonQuery();

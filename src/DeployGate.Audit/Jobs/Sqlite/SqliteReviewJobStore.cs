@@ -1,4 +1,5 @@
 using System.Globalization;
+using DeployGate.Audit.Sqlite;
 using Microsoft.Data.Sqlite;
 
 namespace DeployGate.Audit.Jobs.Sqlite;
@@ -45,6 +46,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
     private const string Columns = "delivery_id, payload, received_at, due_at, state, attempts, status_posted, pending_state, pending_comment, decided_at, outcome, code, decision_id, last_error, completed_at, lease_owner, lease_until";
 
     private readonly string _connectionString;
+    private readonly FileWriteLock _writeLock;   // shared with the audit writer on the same file
 
     /// <summary>Opens (creating the table when missing) the job table in <paramref name="databasePath"/>, normally
     /// the audit log's file (<see cref="DeployGate.Audit.Sqlite.SqliteDecisionLog.DatabasePath"/>).</summary>
@@ -53,6 +55,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
         DatabasePath = Path.GetFullPath(databasePath);
+        _writeLock = FileWriteLock.For(DatabasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
@@ -109,7 +112,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
             command.Parameters.AddWithValue("$payload", job.Payload);
             command.Parameters.AddWithValue("$received_at", Ms(job.ReceivedAt));
             return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
-        }, cancellationToken);
+        }, writes: true, cancellationToken);
     }
 
     public async Task<IReadOnlyList<ReviewJob>> ClaimDueAsync(DateTimeOffset now, TimeSpan leaseFor, string owner, int max, CancellationToken cancellationToken = default)
@@ -136,7 +139,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
             while (await reader.ReadAsync(cancellationToken)) jobs.Add(ReviewJobRow.Read(reader));
             jobs.Sort((a, b) => a.DueAt.CompareTo(b.DueAt));
             return (IReadOnlyList<ReviewJob>)jobs;
-        }, cancellationToken);
+        }, writes: true, cancellationToken);
     }
 
     public async Task<bool> SaveAsync(ReviewJob job, string owner, CancellationToken cancellationToken = default)
@@ -156,7 +159,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
             Bind(command, job);
             command.Parameters.AddWithValue("$owner", owner);
             return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
-        }, cancellationToken);
+        }, writes: true, cancellationToken);
     }
 
     public async Task<ReviewJob?> GetAsync(string deliveryId, CancellationToken cancellationToken = default) =>
@@ -167,7 +170,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
             command.Parameters.AddWithValue("$id", deliveryId);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             return await reader.ReadAsync(cancellationToken) ? ReviewJobRow.Read(reader) : null;
-        }, cancellationToken);
+        }, writes: false, cancellationToken);
 
     public async Task<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken = default) =>
         await RunAsync(async connection =>
@@ -176,7 +179,7 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
             command.CommandText = "SELECT MIN(due_at) FROM review_jobs WHERE state = 'pending'";
             var value = await command.ExecuteScalarAsync(cancellationToken);
             return value is long ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
-        }, cancellationToken);
+        }, writes: false, cancellationToken);
 
     private SqliteConnection Open()
     {
@@ -189,13 +192,16 @@ public sealed class SqliteReviewJobStore : IReviewJobStore
     }
 
     /// <summary>Runs <paramref name="body"/> on a connection of its own, on a store thread (<see cref="StoreWork"/>):
-    /// SQLite's async API completes synchronously, so a commit's <c>fsync</c> would otherwise hold a pool worker.</summary>
-    private Task<T> RunAsync<T>(Func<SqliteConnection, Task<T>> body, CancellationToken cancellationToken) =>
+    /// SQLite's async API completes synchronously, so a commit's <c>fsync</c> would otherwise hold a pool worker.
+    /// One that <paramref name="writes"/> first takes its turn at the file's <see cref="FileWriteLock"/>, which the audit
+    /// writer shares.</summary>
+    private Task<T> RunAsync<T>(Func<SqliteConnection, Task<T>> body, bool writes, CancellationToken cancellationToken) =>
         StoreWork.Run(async () =>
         {
             try
             {
                 await using var connection = Open();
+                using var turn = writes ? _writeLock.Enter() : default;
                 return await body(connection);
             }
             catch (SqliteException ex)
