@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${BENCH_SECONDS:-3}"
-targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-allows,example-postgres,example-tmpfs}"
+targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-allows,example-redeem,example-postgres,example-tmpfs}"
 out="${BENCH_OUT:-bench/results/$(date -u +%Y-%m-%d).md}"
 
 echo "== build (Release)" >&2

@@ -65,8 +65,8 @@ public sealed partial class CommandTests
         }
     }
 
-    [Fact]
-    public void Http_ShortRun_AnswersAndAuditsEveryRequest_OnDiskAndInMemory()
+    /// <summary>The HTTP run over <paramref name="targets"/> with 0.2 s phases; its report, once it exited 0.</summary>
+    private static string HttpReport(string targets)
     {
         var report = Path.Combine(Path.GetTempPath(), $"deploygate-bench-test-{Guid.NewGuid():N}.md");
         try
@@ -74,20 +74,39 @@ public sealed partial class CommandTests
             var (exit, _, errors) = Bench("http",
                 "--cli", ServerProcess.DeploygateDll,
                 "--plaintext", Built(Path.Combine("bench", "DeployGate.Bench.Plaintext"), "DeployGate.Bench.Plaintext.dll"),
-                "--seconds", "0.2", "--targets", "plaintext,example,example-tmpfs", "--out", report);
+                "--seconds", "0.2", "--targets", targets, "--out", report);
             Assert.True(exit == 0, errors);
-            var markdown = File.ReadAllText(report);
-            Assert.Contains("| figure | SPEC §13 | example | example-tmpfs | Kestrel plaintext |", markdown);
-            // One line per gate target: "audit rows N for N answered decisions", N > 0 and the same twice.
-            var audited = AuditRows().Matches(markdown);
-            Assert.Equal(2, audited.Count);
-            Assert.All(audited, m => Assert.True(m.Groups[1].Value == m.Groups[2].Value && m.Groups[1].Value != "0", m.Value));
-            Assert.Contains("working directory on tmpfs (/dev/shm)", markdown);
+            return File.ReadAllText(report);
         }
         finally
         {
             File.Delete(report);
         }
+    }
+
+    [Fact]
+    public void Http_ShortRun_AnswersAndAuditsEveryRequest_OnDiskAndInMemory()
+    {
+        var markdown = HttpReport("plaintext,example,example-tmpfs");
+        Assert.Contains("| figure | SPEC §13 | example | example-tmpfs | Kestrel plaintext |", markdown);
+        // One line per gate target: "audit rows N for N answered decisions", N > 0 and the same twice.
+        var audited = AuditRows().Matches(markdown);
+        Assert.Equal(2, audited.Count);
+        Assert.All(audited, m => Assert.True(m.Groups[1].Value == m.Groups[2].Value && m.Groups[1].Value != "0", m.Value));
+        Assert.Contains("working directory on tmpfs (/dev/shm)", markdown);
+    }
+
+    [Fact]
+    public void Http_RedeemTarget_RedeemsEveryGrantOnce_AndAuditsEveryAuthorize()
+    {
+        // The run exits 1 (and HttpReport fails) when any operation's redeem answered other than 200 (a grant refused,
+        // or redeemed twice) or an authorize is missing from the audit log: concurrent authorizes and redeems on one file.
+        var markdown = HttpReport("example-redeem");
+        Assert.Contains("| figure | SPEC §13 | example-redeem |", markdown);
+        Assert.Contains("the redeem of its grant (`POST /api/v1/grants/redeem`", markdown);
+        var audited = Assert.Single(AuditRows().Matches(markdown));
+        Assert.True(audited.Groups[1].Value == audited.Groups[2].Value && audited.Groups[1].Value != "0", audited.Value);
+        Assert.Matches(@"answers 200/403/other: [\d,]+/[\d,]+/0;", markdown);
     }
 
     [GeneratedRegex(@"^[a-z]+/[a-z-]+ +(allow|deny|mixed) ")]

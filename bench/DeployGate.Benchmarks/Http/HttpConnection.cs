@@ -13,6 +13,11 @@ internal sealed class HttpConnection : IDisposable
     private readonly byte[] _buffer = new byte[64 * 1024];
     private int _start;
     private int _end;
+    private byte[] _chunked = [];       // a chunked response's body, joined
+    private ReadOnlyMemory<byte> _body;
+
+    /// <summary>The last response's body, valid until the next <see cref="ExchangeAsync"/> on this connection.</summary>
+    public ReadOnlyMemory<byte> Body => _body;
 
     private HttpConnection(Socket socket) => _socket = socket;
 
@@ -59,10 +64,12 @@ internal sealed class HttpConnection : IDisposable
         if (contentLength >= 0)
         {
             await EnsureAsync(contentLength, ct);
+            _body = _buffer.AsMemory(_start, contentLength);   // stays put: the buffer moves only when the next exchange fills it
             _start += contentLength;
         }
         else if (chunked)
         {
+            var joined = 0;
             while (true)
             {
                 int lineEnd;
@@ -70,9 +77,17 @@ internal sealed class HttpConnection : IDisposable
                 var size = int.Parse(_buffer.AsSpan(_start, lineEnd), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
                 _start += lineEnd + 2;
                 await EnsureAsync(size + 2, ct);   // data + CRLF (no trailers)
+                if (joined + size > _chunked.Length) Array.Resize(ref _chunked, Math.Max(2 * _chunked.Length, joined + size));
+                _buffer.AsSpan(_start, size).CopyTo(_chunked.AsSpan(joined));
+                joined += size;
                 _start += size + 2;
                 if (size == 0) break;
             }
+            _body = _chunked.AsMemory(0, joined);
+        }
+        else
+        {
+            _body = ReadOnlyMemory<byte>.Empty;
         }
         if (_start == _end) _start = _end = 0;
         return status;

@@ -8,7 +8,7 @@ using Microsoft.Data.Sqlite;
 namespace DeployGate.Benchmarks.Http;
 
 /// <summary><c>http --cli deploygate.dll --plaintext plaintext.dll [--out file.md] [--inprocess file] [--seconds 3]
-/// [--targets plaintext,example,large,example-nocache,example-allows,example-tmpfs]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
+/// [--targets plaintext,example,large,example-nocache,example-allows,example-redeem,example-tmpfs]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
 internal static class HttpRun
 {
     private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
@@ -104,7 +104,8 @@ internal static class HttpRun
                     if (tmpfs) description += $", working directory on tmpfs ({MemoryFilesystem}): audit commits wait for no disk (not durable: the disk's share of the other figures)";
                     var requests = workload.Requests;
                     var probed = 0;
-                    if (target.EndsWith("-allows", StringComparison.Ordinal))
+                    var redeem = target.EndsWith("-redeem", StringComparison.Ordinal);
+                    if (target.EndsWith("-allows", StringComparison.Ordinal) || redeem)
                     {
                         // Traffic of allows only, as a pipeline that is let through sends: every answer signs a grant.
                         var allowed = await AllowedAsync(server, requests);
@@ -113,7 +114,9 @@ internal static class HttpRun
                         requests = [.. Enumerable.Range(0, Workload.RequestCount).Select(i => allowed[i % allowed.Length])];
                         probed = workload.Requests.Length;   // answered and audited too
                     }
-                    result = await MeasureAsync(target, description, server, requests, phase, openRate);
+                    if (redeem) description += "; each operation is one of those authorizes and then, on the same connection, the redeem of its grant (`POST /api/v1/grants/redeem`, the authorize body as `expect`): two requests timed as one, so its rates are operations a second";
+                    result = await MeasureAsync(target, description, server,
+                        redeem ? RedeemOperation.Create(requests, new Uri(server.BaseUrl).Authority) : LoadPhases.Send(requests), phase, openRate);
                     result = result with { Answered = result.Answered + probed };
                     server.Dispose();   // stop before reading the audit file
                     result = result with { AuditRows = CountAuditRows(Path.Combine(dir, ".deploygate", "audit.db")) };
@@ -131,12 +134,12 @@ internal static class HttpRun
                 var dir = Directory.CreateDirectory(Path.Combine(root.FullName, "plaintext-same-rate")).FullName;
                 using var server = await ServerProcess.StartAsync(plaintext, ["--urls", "http://127.0.0.1:{port}"], dir, "/");
                 var requests = Workload.Example(key, server.BaseUrl, "/", DateTimeOffset.UtcNow).Requests;
-                await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 16, TimeSpan.FromSeconds(3));
+                await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, LoadPhases.Send(requests), 16, TimeSpan.FromSeconds(3));
                 for (var i = 0; i < results.Count; i++)
                 {
                     if (results[i].Name == "plaintext") continue;
                     var rate = results[i].Half.TargetRate;   // half the saturation rate (or --open-rate)
-                    var same = await LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, rate, phase + phase, OpenLoopWarmUp);
+                    var same = await LoadPhases.OpenLoopAsync("open", server.EndPoint, LoadPhases.Send(requests), OpenLoopConnections, rate, phase + phase, OpenLoopWarmUp);
                     Console.Error.WriteLine(string.Create(Ci, $"# plaintext: open loop at {rate:F0}/s ({results[i].Name}'s half rate) p50 {same.P(0.5):F0} µs p99 {same.P(0.99):F0} µs p99.9 {same.P(0.999):F0} µs"));
                     results[i] = results[i] with { BaselineAtSameRate = same };
                 }
@@ -261,6 +264,9 @@ internal static class HttpRun
     }
 
     private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase,
+        double? openRate) => await MeasureAsync(name, description, server, LoadPhases.Send(requests), phase, openRate);
+
+    private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, Operation requests, TimeSpan phase,
         double? openRate)
     {
         async Task<PhaseResult> Measured(Func<Task<PhaseResult>> run)

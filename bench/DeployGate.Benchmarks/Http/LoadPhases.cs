@@ -22,6 +22,10 @@ internal sealed record PhaseResult(string Phase, int Connections, double Seconds
         : Latencies[Math.Min(Latencies.Length - 1, (int)(Latencies.Length * q))] * 1_000_000.0 / Stopwatch.Frequency;
 }
 
+/// <summary>One operation of a load phase on <paramref name="connection"/>: the <paramref name="k"/>-th (cycling over
+/// what the target sends), returning the status it counts as (200, 403, or anything else: a failure).</summary>
+internal delegate ValueTask<int> Operation(HttpConnection connection, long k, CancellationToken ct);
+
 /// <summary>Closed-loop (each connection sends its next request when the previous answer is in: measures
 /// saturation throughput) and open-loop (requests scheduled at a fixed rate, latency counted from the scheduled
 /// instant when the connection was still busy, so coordinated omission cannot hide a stall). Every loop is
@@ -30,7 +34,10 @@ internal static class LoadPhases
 {
     private const int MaxPerConnection = 2_000_000;
 
-    public static async Task<PhaseResult> ClosedLoopAsync(string phase, IPEndPoint endPoint, byte[][] requests, int connections, TimeSpan duration,
+    /// <summary>The usual operation: one pre-built request, <paramref name="requests"/> cycled in order.</summary>
+    public static Operation Send(byte[][] requests) => (c, k, ct) => c.ExchangeAsync(requests[k % requests.Length], ct);
+
+    public static async Task<PhaseResult> ClosedLoopAsync(string phase, IPEndPoint endPoint, Operation operation, int connections, TimeSpan duration,
         long maxRequests = long.MaxValue)
     {
         using var cts = new CancellationTokenSource(duration + TimeSpan.FromSeconds(30));   // hard stop, even if the server hangs
@@ -48,7 +55,7 @@ internal static class LoadPhases
                 if (t0 >= end) break;
                 var k = Interlocked.Increment(ref next);
                 if (k >= maxRequests) break;
-                var status = await c.ExchangeAsync(requests[k % requests.Length], cts.Token);
+                var status = await operation(c, k, cts.Token);
                 samples.Add(Stopwatch.GetTimestamp() - t0);
                 Count(status, ref ok, ref forbidden, ref other);
             }
@@ -70,7 +77,7 @@ internal static class LoadPhases
     /// An earlier version let each connection sleep with <c>Task.Delay</c> and send anything due within 1 ms at
     /// once, and measured from the first request: arrivals came in clumps of a millisecond's worth, and the tail it
     /// measured was partly the generator's (plaintext at 13,000/s: p99 1.2–1.5 ms then, 0.2–0.8 ms now).</summary>
-    public static async Task<PhaseResult> OpenLoopAsync(string phase, IPEndPoint endPoint, byte[][] requests, int connections, double rate,
+    public static async Task<PhaseResult> OpenLoopAsync(string phase, IPEndPoint endPoint, Operation operation, int connections, double rate,
         TimeSpan duration, TimeSpan warmUp)
     {
         using var cts = new CancellationTokenSource(warmUp + duration + TimeSpan.FromSeconds(30));
@@ -79,7 +86,7 @@ internal static class LoadPhases
         var interval = Stopwatch.Frequency / rate;
         var start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 100;   // 10 ms to get the dispatcher going
         var measureFrom = start + (long)(warmUp.TotalSeconds * Stopwatch.Frequency);
-        var loop = new OpenLoop(conns, requests, total, measureFrom, cts.Token);
+        var loop = new OpenLoop(conns, operation, total, measureFrom, cts.Token);
         var dispatcher = new Thread(() =>
         {
             var slack = Stopwatch.Frequency / 20_000;   // due within 50 µs: send now rather than sleep
@@ -105,7 +112,7 @@ internal static class LoadPhases
     private static extern int Usleep(uint microseconds);
 
     /// <summary>The open loop's connections: free ones on a stack, due requests that found none in a backlog.</summary>
-    private sealed class OpenLoop(HttpConnection[] conns, byte[][] requests, long total, long measureFrom, CancellationToken ct)
+    private sealed class OpenLoop(HttpConnection[] conns, Operation operation, long total, long measureFrom, CancellationToken ct)
     {
         /// <summary><c>DEPLOYGATE_BENCH_TRACE=prefix</c>: write every measured request's (start µs, latency µs) to
         /// <c>prefix.&lt;phase&gt;.&lt;rate&gt;.&lt;n&gt;</c>, to see whether a tail is spread out or comes in stalls.</summary>
@@ -149,7 +156,7 @@ internal static class LoadPhases
             {
                 while (true)
                 {
-                    var status = await conns[c].ExchangeAsync(requests[k % requests.Length], ct);
+                    var status = await operation(conns[c], k, ct);
                     var latency = Stopwatch.GetTimestamp() - from;
                     if (from >= measureFrom)
                     {
