@@ -9,45 +9,78 @@ namespace DeployGate.Audit.Sqlite;
 /// redeems together, the audit writer slept in that handler behind redeems' commits, and every authorize waited with
 /// it: open loop at 300 operations/s (an authorize and its grant's redeem each), p99 308–324 ms, p99.9 0.76–1.0 s.
 /// Taking turns here first means no writer of this process meets another in SQLite's lock; the handler is left for
-/// another process sharing the file. Not tied to a thread (a ticket counter, not a monitor held across the
-/// transaction), so it may be released from any thread.</summary>
+/// another process sharing the file. Each release hands the turn to the longest waiter and wakes that one alone. Not
+/// tied to a thread (no monitor is held across the transaction), so it may be released from any thread.</summary>
 internal sealed class FileWriteLock
 {
     private static readonly ConcurrentDictionary<string, FileWriteLock> s_byPath = new(StringComparer.Ordinal);
 
-    private readonly object _turn = new();   // guards the counters, and is what the waiting callers wait on
-    private long _nextTicket;
-    private long _serving;
+    private readonly Lock _gate = new();
+    private readonly Queue<Waiter> _waiting = new();
+    private bool _held;
 
     /// <summary>The lock of the file at <paramref name="fullPath"/> (a full path: <see cref="Path.GetFullPath(string)"/>).</summary>
     public static FileWriteLock For(string fullPath) => s_byPath.GetOrAdd(fullPath, static _ => new FileWriteLock());
 
     /// <summary>Callers holding or waiting for a turn (test hook).</summary>
-    internal long Queued
+    internal int Queued
     {
         get
         {
-            lock (_turn) return _nextTicket - _serving;
+            lock (_gate) return (_held ? 1 : 0) + _waiting.Count;
         }
     }
 
     /// <summary>Waits for this caller's turn; dispose the result to give the turn to the next one.</summary>
     public Turn Enter()
     {
-        lock (_turn)
+        Waiter waiter;
+        lock (_gate)
         {
-            var ticket = _nextTicket++;
-            while (ticket != _serving) Monitor.Wait(_turn);
+            if (!_held)
+            {
+                _held = true;
+                return new Turn(this);
+            }
+            waiter = new Waiter();
+            _waiting.Enqueue(waiter);
         }
+        waiter.Wait();   // the turn is handed over by Exit: nobody else can take it meanwhile
         return new Turn(this);
     }
 
+    /// <summary>Hands the turn straight to the longest waiter (waking that one alone), or frees it.</summary>
     private void Exit()
     {
-        lock (_turn)
+        Waiter? next;
+        lock (_gate)
         {
-            _serving++;
-            Monitor.PulseAll(_turn);
+            if (!_waiting.TryDequeue(out next)) _held = false;
+        }
+        next?.Grant();
+    }
+
+    /// <summary>One caller waiting for its turn, woken by <see cref="Grant"/> alone.</summary>
+    private sealed class Waiter
+    {
+        private readonly object _monitor = new();
+        private bool _granted;
+
+        public void Wait()
+        {
+            lock (_monitor)
+            {
+                while (!_granted) Monitor.Wait(_monitor);
+            }
+        }
+
+        public void Grant()
+        {
+            lock (_monitor)
+            {
+                _granted = true;
+                Monitor.Pulse(_monitor);
+            }
         }
     }
 
