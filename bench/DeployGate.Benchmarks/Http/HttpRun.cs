@@ -266,7 +266,7 @@ internal static class HttpRun
     private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, byte[][] requests, TimeSpan phase,
         double? openRate) => await MeasureAsync(name, description, server, LoadPhases.Send(requests), phase, openRate);
 
-    private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, Operation requests, TimeSpan phase,
+    private static async Task<TargetResult> MeasureAsync(string name, string description, ServerProcess server, Operation operation, TimeSpan phase,
         double? openRate)
     {
         async Task<PhaseResult> Measured(Func<Task<PhaseResult>> run)
@@ -276,23 +276,23 @@ internal static class HttpRun
             return p with { ServerCpu = (server.CpuTime - s0).TotalSeconds, GeneratorCpu = (Environment.CpuUsage.TotalTime - g0).TotalSeconds };
         }
         // Every token (so every repository's policy is compiled and every token verified once) before timing anything.
-        var first = await LoadPhases.ClosedLoopAsync("first", server.EndPoint, requests, 2, TimeSpan.FromSeconds(120), Workload.TokenCount);
+        var first = await LoadPhases.ClosedLoopAsync("first", server.EndPoint, operation, 2, TimeSpan.FromSeconds(120), Workload.TokenCount);
         // Warm-up under load and then alone: each concurrency takes its own code paths (a lone request commits its
         // audit record inline, a loaded one hands it to the writer thread), and the JIT recompiles hot methods in
         // the background for seconds after they first run. Without the lone part, tiering ran during the 1-client
         // phase and took a third of the server's CPU there.
-        var warm = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 16, TimeSpan.FromSeconds(3));
-        var warmAlone = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, requests, 1, TimeSpan.FromSeconds(3));
+        var warm = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, operation, 16, TimeSpan.FromSeconds(3));
+        var warmAlone = await LoadPhases.ClosedLoopAsync("warm-up", server.EndPoint, operation, 1, TimeSpan.FromSeconds(3));
         Console.Error.WriteLine($"# {name}: warm-up {warm.Rate:F0}/s at 16 clients, {warmAlone.Rate:F0}/s alone");
         var sweep = new List<PhaseResult>();
         foreach (var c in openRate is null ? Sweep : [1])
         {
-            var p = await Measured(() => LoadPhases.ClosedLoopAsync("closed", server.EndPoint, requests, c, phase));
+            var p = await Measured(() => LoadPhases.ClosedLoopAsync("closed", server.EndPoint, operation, c, phase));
             Console.Error.WriteLine(string.Create(Ci, $"# {name}: {c,3} clients {p.Rate,8:F0}/s p50 {p.P(0.5),8:F0} µs p99 {p.P(0.99),8:F0} µs ({p.Ok} 200, {p.Forbidden} 403, {p.Other} other) CPU µs/req server {p.ServerCpuPerRequestUs:F0} generator {p.GeneratorCpuPerRequestUs:F0}"));
             sweep.Add(p);
         }
         var max = openRate is { } fixedRate ? 2 * fixedRate : sweep.Max(p => p.Rate);
-        var half = await Measured(() => LoadPhases.OpenLoopAsync("open", server.EndPoint, requests, OpenLoopConnections, max / 2, phase + phase, OpenLoopWarmUp));
+        var half = await Measured(() => LoadPhases.OpenLoopAsync("open", server.EndPoint, operation, OpenLoopConnections, max / 2, phase + phase, OpenLoopWarmUp));
         Console.Error.WriteLine(string.Create(Ci, $"# {name}: open loop at {max / 2:F0}/s achieved {half.Rate:F0}/s p50 {half.P(0.5):F0} µs p99 {half.P(0.99):F0} µs p99.9 {half.P(0.999):F0} µs CPU µs/req server {half.ServerCpuPerRequestUs:F0} generator {half.GeneratorCpuPerRequestUs:F0}"));
         var answered = first.Ok + first.Forbidden + warm.Ok + warm.Forbidden + warmAlone.Ok + warmAlone.Forbidden + sweep.Sum(p => p.Ok + p.Forbidden) + half.Ok + half.Forbidden + half.WarmUpAnswered;
         return new TargetResult(name, description, [.. sweep], half, answered, null);

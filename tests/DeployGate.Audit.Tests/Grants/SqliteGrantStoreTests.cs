@@ -67,6 +67,34 @@ public sealed class SqliteGrantStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task ARedeem_WaitsForAnotherProcesssWriteTransaction_AndSeesWhatItCommitted()
+    {
+        // Store instances of one process take turns before SQLite's lock (FileWriteLock), so the test above no longer
+        // meets it; another process does. A raw connection is that process: it holds SQLite's write lock with a
+        // redemption of its own not yet committed.
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        using var other = _temp.Raw();
+        using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = """
+                BEGIN IMMEDIATE;
+                INSERT INTO grant_uses (jti, repository, run_id, expires_at, redeemed_at)
+                VALUES ('g1', 'acme/web', '4242', '2026-11-23T10:10:00.000Z', '2026-11-23T10:00:00.000Z');
+                """;
+            begin.ExecuteNonQuery();
+        }
+        var redeem = store.RedeemAsync(Redemption("g1"));
+        await Task.Delay(300);   // time to finish, were it not waiting
+        Assert.False(redeem.IsCompleted);
+        using (var commit = other.CreateCommand())
+        {
+            commit.CommandText = "COMMIT";
+            commit.ExecuteNonQuery();
+        }
+        Assert.Equal(RedeemOutcome.AlreadyRedeemed, await redeem.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public async Task SharesTheAuditFile_WithTheDecisionLog()
     {
         await using (var log = new SqliteDecisionLog(_temp.DatabasePath))
