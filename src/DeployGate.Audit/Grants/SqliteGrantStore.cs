@@ -40,6 +40,15 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     private readonly string _connectionString;
     private readonly FileWriteLock _writeLock;   // shared with the audit writer on the same file
 
+    /// <summary>Most redemptions in one transaction.</summary>
+    internal const int MaxRedeemBatch = 256;
+
+    // Redemptions waiting for the next transaction, and whether a store thread is draining them; guarded by _redeemGate.
+    private readonly Lock _redeemGate = new();
+    private List<PendingRedeem> _redeems = [];
+    private bool _redeeming;
+    private long _redeemTransactions;
+
     /// <param name="databasePath">The SQLite file (normally the audit log's); created when missing.</param>
     /// <exception cref="AuditStoreException">DG5006 unusable path, DG5005 newer schema, DG5001 cannot open.</exception>
     public SqliteGrantStore(string databasePath)
@@ -99,42 +108,128 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     public static SqliteGrantStore Open(string location) => new(SqliteDecisionLog.ResolvePath(location));
 
     /// <inheritdoc />
+    /// <remarks>Group commit: the redemptions waiting while one transaction runs go together into the next, one
+    /// <c>BEGIN IMMEDIATE</c> and one <c>fsync</c> for all of them, each still read and written under the write lock and
+    /// in the order asked (a second redemption of one grant in the same transaction sees the first). A failed
+    /// transaction fails every redemption in it, and none of them is kept. A token cancelled before its transaction
+    /// starts cancels that redemption, which is then not made.</remarks>
     public Task<RedeemOutcome> RedeemAsync(GrantRedemption redemption, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(redemption);
-        return StoreWork.Run(() => Write(connection =>
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<RedeemOutcome>(cancellationToken);
+        var pending = new PendingRedeem(redemption, cancellationToken);
+        bool start;
+        lock (_redeemGate)
         {
-            using var transaction = connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: the row is read under the write lock
-            using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "SELECT redeemed_at, revoked_at FROM grant_uses WHERE jti = $jti";
-            command.Parameters.AddWithValue("$jti", redemption.Jti);
-            using (var reader = command.ExecuteReader())
+            _redeems.Add(pending);
+            start = !_redeeming;
+            _redeeming = true;
+        }
+        if (start) _ = StoreWork.Run(DrainRedeems, CancellationToken.None);   // drains every caller's, so no one caller's token
+        return pending.Done.Task;
+    }
+
+    /// <summary>Transactions of redemptions committed so far (test hook: with group commit, fewer than redemptions).</summary>
+    internal long RedeemTransactions => Interlocked.Read(ref _redeemTransactions);
+
+    /// <summary>On a store thread: one transaction after another until no redemption waits.</summary>
+    private int DrainRedeems()
+    {
+        try
+        {
+            while (true)
             {
-                if (reader.Read())
+                List<PendingRedeem> batch;
+                lock (_redeemGate)
                 {
-                    if (!reader.IsDBNull(1)) return RedeemOutcome.Revoked;
-                    if (!reader.IsDBNull(0)) return RedeemOutcome.AlreadyRedeemed;
+                    if (_redeems.Count == 0)
+                    {
+                        _redeeming = false;
+                        return 0;
+                    }
+                    batch = _redeems.Count <= MaxRedeemBatch ? _redeems : _redeems.GetRange(0, MaxRedeemBatch);
+                    if (ReferenceEquals(batch, _redeems)) _redeems = [];
+                    else _redeems.RemoveRange(0, MaxRedeemBatch);
                 }
+                batch.RemoveAll(p => p.Token.IsCancellationRequested && p.Done.TrySetCanceled(p.Token));
+                if (batch.Count > 0) RedeemBatch(batch);
             }
-            // Invariant: the conditional upsert redeems only an unused row, so even without the transaction's
-            // lock two redemptions could not both succeed.
-            command.CommandText = """
-                INSERT INTO grant_uses (jti, decision_id, repository, run_id, expires_at, redeemed_at)
-                VALUES ($jti, $decision_id, $repository, $run_id, $expires_at, $at)
-                ON CONFLICT (jti) DO UPDATE SET redeemed_at = excluded.redeemed_at, decision_id = excluded.decision_id,
-                    expires_at = excluded.expires_at
-                WHERE grant_uses.redeemed_at IS NULL AND grant_uses.revoked_at IS NULL
-                """;
-            command.Parameters.AddWithValue("$decision_id", redemption.DecisionId);
-            command.Parameters.AddWithValue("$repository", redemption.Repository);
-            command.Parameters.AddWithValue("$run_id", redemption.RunId);
-            command.Parameters.AddWithValue("$expires_at", StoreTime.Format(redemption.ExpiresAt));
-            command.Parameters.AddWithValue("$at", StoreTime.Format(redemption.RedeemedAt));
-            var changed = command.ExecuteNonQuery();
-            transaction.Commit();
-            return changed == 1 ? RedeemOutcome.Redeemed : RedeemOutcome.AlreadyRedeemed;
-        }, "redeem", writes: true), cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            // RedeemBatch completes its batch whatever happens, so this is a bug; still, no caller may hang or succeed.
+            List<PendingRedeem> left;
+            lock (_redeemGate)
+            {
+                left = _redeems;
+                _redeems = [];
+                _redeeming = false;
+            }
+            foreach (var p in left) p.Done.TrySetException(ex);
+            throw;
+        }
+    }
+
+    private void RedeemBatch(List<PendingRedeem> batch)
+    {
+        var outcomes = new RedeemOutcome[batch.Count];
+        try
+        {
+            Write(connection =>
+            {
+                using var transaction = connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: rows are read under the write lock
+                for (var i = 0; i < batch.Count; i++) outcomes[i] = RedeemOne(connection, transaction, batch[i].Redemption);
+                transaction.Commit();
+                return 0;
+            }, "redeem", writes: true);
+        }
+        catch (Exception ex)
+        {
+            foreach (var p in batch) p.Done.TrySetException(ex);   // nothing of the transaction was kept
+            return;
+        }
+        Interlocked.Increment(ref _redeemTransactions);
+        for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(outcomes[i]);
+    }
+
+    private static RedeemOutcome RedeemOne(SqliteConnection connection, SqliteTransaction transaction, GrantRedemption redemption)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT redeemed_at, revoked_at FROM grant_uses WHERE jti = $jti";
+        command.Parameters.AddWithValue("$jti", redemption.Jti);
+        using (var reader = command.ExecuteReader())
+        {
+            if (reader.Read())
+            {
+                if (!reader.IsDBNull(1)) return RedeemOutcome.Revoked;
+                if (!reader.IsDBNull(0)) return RedeemOutcome.AlreadyRedeemed;
+            }
+        }
+        // Invariant: the conditional upsert redeems only an unused row, so even without the transaction's
+        // lock two redemptions could not both succeed.
+        command.CommandText = """
+            INSERT INTO grant_uses (jti, decision_id, repository, run_id, expires_at, redeemed_at)
+            VALUES ($jti, $decision_id, $repository, $run_id, $expires_at, $at)
+            ON CONFLICT (jti) DO UPDATE SET redeemed_at = excluded.redeemed_at, decision_id = excluded.decision_id,
+                expires_at = excluded.expires_at
+            WHERE grant_uses.redeemed_at IS NULL AND grant_uses.revoked_at IS NULL
+            """;
+        command.Parameters.AddWithValue("$decision_id", redemption.DecisionId);
+        command.Parameters.AddWithValue("$repository", redemption.Repository);
+        command.Parameters.AddWithValue("$run_id", redemption.RunId);
+        command.Parameters.AddWithValue("$expires_at", StoreTime.Format(redemption.ExpiresAt));
+        command.Parameters.AddWithValue("$at", StoreTime.Format(redemption.RedeemedAt));
+        return command.ExecuteNonQuery() == 1 ? RedeemOutcome.Redeemed : RedeemOutcome.AlreadyRedeemed;
+    }
+
+    private sealed class PendingRedeem(GrantRedemption redemption, CancellationToken token)
+    {
+        public GrantRedemption Redemption { get; } = redemption;
+
+        public CancellationToken Token { get; } = token;
+
+        public TaskCompletionSource<RedeemOutcome> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <inheritdoc />

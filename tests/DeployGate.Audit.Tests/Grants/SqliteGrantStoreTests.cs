@@ -95,6 +95,98 @@ public sealed class SqliteGrantStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task RedeemsThatWaitTogether_CommitInOneTransaction_EachInTheOrderAsked()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        await store.RevokeAsync(new GrantRevocation("revoked", "acme/web", "4242", T0));
+        var writeLock = FileWriteLock.For(store.DatabasePath);
+        var before = store.RedeemTransactions;
+        Task<RedeemOutcome> first;
+        var rest = new List<Task<RedeemOutcome>>();
+        using (writeLock.Enter())
+        {
+            first = store.RedeemAsync(Redemption("g-first"));
+            await WaitUntil(() => writeLock.Queued == 2);   // its transaction waits for the turn; the others queue behind it
+            for (var i = 0; i < 60; i++) rest.Add(store.RedeemAsync(Redemption($"g{i}")));
+            rest.Add(store.RedeemAsync(Redemption("twice")));
+            rest.Add(store.RedeemAsync(Redemption("twice", T0.AddSeconds(1))));
+            rest.Add(store.RedeemAsync(Redemption("revoked")));
+            rest.Add(store.RedeemAsync(Redemption("g-first")));
+        }
+        Assert.Equal(RedeemOutcome.Redeemed, await first.WaitAsync(TimeSpan.FromSeconds(30)));
+        var outcomes = await Task.WhenAll(rest).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(2, store.RedeemTransactions - before);   // the first alone, then the 64 that waited together
+        Assert.All(outcomes[..60], o => Assert.Equal(RedeemOutcome.Redeemed, o));
+        Assert.Equal([RedeemOutcome.Redeemed, RedeemOutcome.AlreadyRedeemed, RedeemOutcome.Revoked, RedeemOutcome.AlreadyRedeemed], outcomes[60..]);
+        Assert.Equal(new GrantStatus(T0, null), await store.GetStatusAsync("twice"));   // the first of the two is the one kept
+    }
+
+    [Fact]
+    public async Task ARedeemCancelledBeforeItsTransaction_IsNotMade()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        var writeLock = FileWriteLock.For(store.DatabasePath);
+        using var cancel = new CancellationTokenSource();
+        Task<RedeemOutcome> first, cancelled, kept;
+        using (writeLock.Enter())
+        {
+            first = store.RedeemAsync(Redemption("g1"));
+            await WaitUntil(() => writeLock.Queued == 2);
+            cancelled = store.RedeemAsync(Redemption("g2"), cancel.Token);
+            kept = store.RedeemAsync(Redemption("g3"));
+            await cancel.CancelAsync();
+        }
+        Assert.Equal(RedeemOutcome.Redeemed, await first.WaitAsync(TimeSpan.FromSeconds(30)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(RedeemOutcome.Redeemed, await kept.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True((await store.GetStatusAsync("g2")).IsUnused);
+    }
+
+    [Fact]
+    public async Task AFailedTransaction_FailsEveryRedeemInIt_AndTheNextOnesStillRun()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        var writeLock = FileWriteLock.For(store.DatabasePath);
+        Task<RedeemOutcome> first;
+        var batch = new List<Task<RedeemOutcome>>();
+        using (writeLock.Enter())
+        {
+            first = store.RedeemAsync(Redemption("g1"));
+            await WaitUntil(() => writeLock.Queued == 2);
+            for (var i = 0; i < 5; i++) batch.Add(store.RedeemAsync(Redemption($"b{i}")));
+        }
+        Assert.Equal(RedeemOutcome.Redeemed, await first.WaitAsync(TimeSpan.FromSeconds(30)));
+        await Task.WhenAll(batch.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(batch, t => Assert.Equal(TaskStatus.RanToCompletion, t.Status));   // the control: a batch that commits
+
+        // Now one whose transaction fails (its table is gone, as with a file changed under the gate): every redemption
+        // in it fails with the store's error; none answers as redeemed.
+        var failing = new List<Task<RedeemOutcome>>();
+        using (writeLock.Enter())
+        {
+            var lead = store.RedeemAsync(Redemption("lead"));
+            failing.Add(lead);
+            await WaitUntil(() => writeLock.Queued == 2);
+            for (var i = 0; i < 5; i++) failing.Add(store.RedeemAsync(Redemption($"f{i}")));
+            _temp.Exec("ALTER TABLE grant_uses RENAME TO grant_uses_gone");
+        }
+        foreach (var t in failing) await Assert.ThrowsAsync<AuditStoreException>(() => t.WaitAsync(TimeSpan.FromSeconds(30)));
+        _temp.Exec("ALTER TABLE grant_uses_gone RENAME TO grant_uses");
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("after")).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True((await store.GetStatusAsync("f0")).IsUnused);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail("condition not reached in 30 s");
+            await Task.Delay(5);
+        }
+    }
+
+    [Fact]
     public async Task SharesTheAuditFile_WithTheDecisionLog()
     {
         await using (var log = new SqliteDecisionLog(_temp.DatabasePath))
