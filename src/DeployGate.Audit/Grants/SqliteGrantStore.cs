@@ -111,8 +111,8 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     /// <remarks>Group commit: the redemptions waiting while one transaction runs go together into the next, one
     /// <c>BEGIN IMMEDIATE</c> and one <c>fsync</c> for all of them, each still read and written under the write lock and
     /// in the order asked (a second redemption of one grant in the same transaction sees the first). A failed
-    /// transaction fails every redemption in it, and none of them is kept. A token cancelled before its transaction
-    /// starts cancels that redemption, which is then not made.</remarks>
+    /// transaction fails every redemption in it, and none of them is kept. A token cancelled before its redemption is
+    /// taken into a transaction cancels it, and it is not made.</remarks>
     public Task<RedeemOutcome> RedeemAsync(GrantRedemption redemption, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(redemption);
@@ -135,11 +135,11 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     /// <summary>On a store thread: one transaction after another until no redemption waits.</summary>
     private int DrainRedeems()
     {
+        List<PendingRedeem>? batch = null;
         try
         {
             while (true)
             {
-                List<PendingRedeem> batch;
                 lock (_redeemGate)
                 {
                     if (_redeems.Count == 0)
@@ -153,6 +153,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
                 }
                 batch.RemoveAll(p => p.Token.IsCancellationRequested && p.Done.TrySetCanceled(p.Token));
                 if (batch.Count > 0) RedeemBatch(batch);
+                batch = null;
             }
         }
         catch (Exception ex)
@@ -165,6 +166,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
                 _redeems = [];
                 _redeeming = false;
             }
+            foreach (var p in batch ?? []) p.Done.TrySetException(ex);
             foreach (var p in left) p.Done.TrySetException(ex);
             throw;
         }
