@@ -25,6 +25,7 @@ public sealed class CrashSafetyTests(Xunit.Abstractions.ITestOutputHelper output
         string[] serve = ["serve", "--dev", "--urls", url];
 
         var answered = new ConcurrentBag<string>();
+        var statuses = new ConcurrentDictionary<HttpStatusCode, int>();   // for the message when too few are answers
         await using (var server = ServerProcess.Start(dir, serve, env))
         {
             await server.WaitReadyAsync(url);
@@ -53,6 +54,7 @@ public sealed class CrashSafetyTests(Xunit.Abstractions.ITestOutputHelper output
                     {
                         using var response = await client.SendAsync(request, stop.Token);
                         var text = await response.Content.ReadAsStringAsync(stop.Token);
+                        statuses.AddOrUpdate(response.StatusCode, 1, (_, n) => n + 1);
                         if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized or HttpStatusCode.BadRequest)
                         {
                             // The client holds an answer: its decision must survive the crash.
@@ -73,7 +75,8 @@ public sealed class CrashSafetyTests(Xunit.Abstractions.ITestOutputHelper output
             stop.Cancel();
             await Task.WhenAll(workers);
         }
-        Assert.True(answered.Count >= 100, $"only {answered.Count} answers before the kill");
+        Assert.True(answered.Count >= 100,
+            $"only {answered.Count} answers before the kill; statuses: {string.Join(", ", statuses.Select(kv => $"{(int)kv.Key} x{kv.Value}"))}");
 
         await using (var again = ServerProcess.Start(dir, serve, env))
         {
