@@ -126,6 +126,20 @@ internal sealed class TempStore : IDisposable
     }
 }
 
+internal static class TestWait
+{
+    /// <summary>Polls <paramref name="condition"/> every 5 ms; fails the test when it is not met within 30 s.</summary>
+    public static async Task UntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail("condition not reached in 30 s");
+            await Task.Delay(5);
+        }
+    }
+}
+
 internal sealed class FixedTime(DateTimeOffset now) : TimeProvider
 {
     public DateTimeOffset Now { get; set; } = now;

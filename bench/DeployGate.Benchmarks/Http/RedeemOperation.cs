@@ -31,16 +31,10 @@ internal static class RedeemOperation
     /// <summary>The redeem request for <paramref name="token"/>, expecting the operation <paramref name="expect"/> (JSON).</summary>
     public static byte[] Request(string hostPort, string token, ReadOnlySpan<byte> expect)
     {
-        var body = new byte[12 + token.Length + 11 + expect.Length + 1];
-        var at = Encoding.ASCII.GetBytes("{\"token\":\"", body);
-        at += Encoding.ASCII.GetBytes(token, body.AsSpan(at));
-        at += Encoding.ASCII.GetBytes("\",\"expect\":", body.AsSpan(at));
-        expect.CopyTo(body.AsSpan(at));
-        at += expect.Length;
-        body[at++] = (byte)'}';
+        var body = Encoding.UTF8.GetBytes($"{{\"token\":\"{token}\",\"expect\":{Encoding.UTF8.GetString(expect)}}}");
         var head = string.Create(CultureInfo.InvariantCulture,
-            $"POST {Route} HTTP/1.1\r\nHost: {hostPort}\r\nContent-Type: application/json\r\nContent-Length: {at}\r\n\r\n");
-        return [.. Encoding.ASCII.GetBytes(head), .. body.AsSpan(0, at)];
+            $"POST {Route} HTTP/1.1\r\nHost: {hostPort}\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n");
+        return [.. Encoding.ASCII.GetBytes(head), .. body];
     }
 
     /// <summary>The <c>grant.token</c> of an authorize answer, or null when it has none.</summary>

@@ -147,9 +147,16 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
                         _redeeming = false;
                         return 0;
                     }
-                    batch = _redeems.Count <= MaxRedeemBatch ? _redeems : _redeems.GetRange(0, MaxRedeemBatch);
-                    if (ReferenceEquals(batch, _redeems)) _redeems = [];
-                    else _redeems.RemoveRange(0, MaxRedeemBatch);
+                    if (_redeems.Count <= MaxRedeemBatch)
+                    {
+                        batch = _redeems;
+                        _redeems = [];
+                    }
+                    else
+                    {
+                        batch = _redeems.GetRange(0, MaxRedeemBatch);
+                        _redeems.RemoveRange(0, MaxRedeemBatch);
+                    }
                 }
                 batch.RemoveAll(p => p.Token.IsCancellationRequested && p.Done.TrySetCanceled(p.Token));
                 if (batch.Count > 0) RedeemBatch(batch);

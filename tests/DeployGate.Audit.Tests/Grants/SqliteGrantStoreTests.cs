@@ -106,7 +106,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
         using (writeLock.Enter())
         {
             first = store.RedeemAsync(Redemption("g-first"));
-            await WaitUntil(() => writeLock.Queued == 2);   // its transaction waits for the turn; the others queue behind it
+            await TestWait.UntilAsync(() => writeLock.Queued == 2);   // its transaction waits for the turn; the others queue behind it
             for (var i = 0; i < 60; i++) rest.Add(store.RedeemAsync(Redemption($"g{i}")));
             rest.Add(store.RedeemAsync(Redemption("twice")));
             rest.Add(store.RedeemAsync(Redemption("twice", T0.AddSeconds(1))));
@@ -131,7 +131,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
         using (writeLock.Enter())
         {
             first = store.RedeemAsync(Redemption("g1"));
-            await WaitUntil(() => writeLock.Queued == 2);
+            await TestWait.UntilAsync(() => writeLock.Queued == 2);
             cancelled = store.RedeemAsync(Redemption("g2"), cancel.Token);
             kept = store.RedeemAsync(Redemption("g3"));
             await cancel.CancelAsync();
@@ -152,7 +152,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
         using (writeLock.Enter())
         {
             first = store.RedeemAsync(Redemption("g1"));
-            await WaitUntil(() => writeLock.Queued == 2);
+            await TestWait.UntilAsync(() => writeLock.Queued == 2);
             for (var i = 0; i < 5; i++) batch.Add(store.RedeemAsync(Redemption($"b{i}")));
         }
         Assert.Equal(RedeemOutcome.Redeemed, await first.WaitAsync(TimeSpan.FromSeconds(30)));
@@ -166,7 +166,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
         {
             var lead = store.RedeemAsync(Redemption("lead"));
             failing.Add(lead);
-            await WaitUntil(() => writeLock.Queued == 2);
+            await TestWait.UntilAsync(() => writeLock.Queued == 2);
             for (var i = 0; i < 5; i++) failing.Add(store.RedeemAsync(Redemption($"f{i}")));
             _temp.Exec("ALTER TABLE grant_uses RENAME TO grant_uses_gone");
         }
@@ -174,16 +174,6 @@ public sealed class SqliteGrantStoreTests : IDisposable
         _temp.Exec("ALTER TABLE grant_uses_gone RENAME TO grant_uses");
         Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("after")).WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.True((await store.GetStatusAsync("f0")).IsUnused);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not reached in 30 s");
-            await Task.Delay(5);
-        }
     }
 
     [Fact]

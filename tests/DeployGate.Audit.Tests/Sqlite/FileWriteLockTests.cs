@@ -45,7 +45,7 @@ public sealed class FileWriteLockTests : IDisposable
                 Interlocked.Decrement(ref inside);
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
             // The next one asks only once this one is queued, so the order asked is 0, 1, 2, …
-            await WaitUntil(() => writeLock.Queued == me + 2);
+            await TestWait.UntilAsync(() => writeLock.Queued == me + 2);
         }
         Assert.Empty(order);   // all wait while the first turn is held
         await Task.Run(() => first.Dispose());   // given back from another thread than the one that took it
@@ -62,7 +62,7 @@ public sealed class FileWriteLockTests : IDisposable
         await log.AppendAsync(TestDecisions.Make(1), new AuditContext());   // schema and connection ready
         var turn = FileWriteLock.For(log.DatabasePath).Enter();
         var append = log.AppendAsync(TestDecisions.Make(2), new AuditContext()).AsTask();
-        await WaitUntil(() => FileWriteLock.For(log.DatabasePath).Queued == 2);   // the writer is waiting for its turn
+        await TestWait.UntilAsync(() => FileWriteLock.For(log.DatabasePath).Queued == 2);   // the writer is waiting for its turn
         Assert.False(append.IsCompleted);
         turn.Dispose();
         await append.WaitAsync(Long);
@@ -76,10 +76,10 @@ public sealed class FileWriteLockTests : IDisposable
         var writeLock = FileWriteLock.For(store.DatabasePath);
         var turn = writeLock.Enter();
         var redeem = store.RedeemAsync(new GrantRedemption("g1", "dec_1", "acme/web", "4242", T0.AddMinutes(10), T0));
-        await WaitUntil(() => writeLock.Queued == 2);
+        await TestWait.UntilAsync(() => writeLock.Queued == 2);
         Assert.True((await store.GetStatusAsync("g1").WaitAsync(Long)).IsUnused);   // a read goes by the waiting write
         var revoke = store.RevokeAsync(new GrantRevocation("g2", "acme/web", "4242", T0));
-        await WaitUntil(() => writeLock.Queued == 3);
+        await TestWait.UntilAsync(() => writeLock.Queued == 3);
         Assert.False(redeem.IsCompleted);
         Assert.False(revoke.IsCompleted);
         turn.Dispose();
@@ -95,21 +95,11 @@ public sealed class FileWriteLockTests : IDisposable
         var writeLock = FileWriteLock.For(store.DatabasePath);
         var turn = writeLock.Enter();
         var add = store.TryAddAsync(new ReviewJob { DeliveryId = "d1", Payload = "{}", ReceivedAt = T0, DueAt = T0 });
-        await WaitUntil(() => writeLock.Queued == 2);
+        await TestWait.UntilAsync(() => writeLock.Queued == 2);
         Assert.Null(await store.GetAsync("d1").WaitAsync(Long));   // a read goes by the waiting write
         Assert.False(add.IsCompleted);
         turn.Dispose();
         Assert.True(await add.WaitAsync(Long));
         Assert.NotNull(await store.GetAsync("d1"));
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Long;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail("condition not reached in 30 s");
-            await Task.Delay(5);
-        }
     }
 }
