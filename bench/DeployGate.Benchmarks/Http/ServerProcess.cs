@@ -38,10 +38,32 @@ internal sealed class ServerProcess : IDisposable
         }
     }
 
+    /// <summary>Starts the server on a port free a moment before; when another process took that port first (the server
+    /// exits, or another process answers on it), starts it again on another, up to three times.</summary>
+    /// <param name="pickPort">Test hook: where the port comes from (default: one the kernel hands out as free).</param>
     public static async Task<ServerProcess> StartAsync(string dll, IEnumerable<string> args, string workingDirectory, string readyPath,
-        IDictionary<string, string>? environment = null)
+        IDictionary<string, string>? environment = null, Func<int>? pickPort = null)
     {
-        var port = FreePort();
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = Start(dll, args, workingDirectory, environment, (pickPort ?? FreePort)());
+            try
+            {
+                if (await server.WaitReadyAsync(readyPath)) return server;
+            }
+            catch
+            {
+                server.Dispose();
+                throw;
+            }
+            server.Dispose();
+            if (attempt == 3) throw new InvalidOperationException($"three ports in a row were taken by another process; last log:\n{await File.ReadAllTextAsync(server.LogFile)}");
+            Console.Error.WriteLine($"# port {server.Port} was taken by another process; starting again on another");
+        }
+    }
+
+    private static ServerProcess Start(string dll, IEnumerable<string> args, string workingDirectory, IDictionary<string, string>? environment, int port)
+    {
         var logFile = Path.Combine(workingDirectory, "server.log");
         // `exec` so the process we hold is the server itself; its output goes straight to a file.
         var info = new ProcessStartInfo("/bin/sh") { WorkingDirectory = workingDirectory, UseShellExecute = false };
@@ -55,30 +77,26 @@ internal sealed class ServerProcess : IDisposable
         // The generator's own setting (see bench/run.sh); servers run with the runtime's defaults.
         info.Environment.Remove("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS");
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
-        var server = new ServerProcess(Process.Start(info)!, port, logFile);
-        try
-        {
-            await server.WaitReadyAsync(readyPath);
-            return server;
-        }
-        catch
-        {
-            server.Dispose();
-            throw;
-        }
+        return new ServerProcess(Process.Start(info)!, port, logFile);
     }
 
-    private async Task WaitReadyAsync(string path)
+    /// <summary>True once the server answers <paramref name="path"/> on its port and is the process listening there; false
+    /// when another process holds the port (this one then cannot bind it).</summary>
+    private async Task<bool> WaitReadyAsync(string path)
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = Stopwatch.GetTimestamp() + 60 * Stopwatch.Frequency;
         while (Stopwatch.GetTimestamp() < deadline)
         {
-            if (_process.HasExited) throw new InvalidOperationException($"server exited early:\n{await File.ReadAllTextAsync(LogFile)}");
+            if (_process.HasExited)
+            {
+                if (ListeningSocket.AnyListens(Port) is true) return false;   // it could not bind: another process holds the port
+                throw new InvalidOperationException($"server exited early:\n{await File.ReadAllTextAsync(LogFile)}");
+            }
             try
             {
                 using var response = await client.GetAsync(new Uri(BaseUrl + path));
-                return;
+                return ListeningSocket.IsOwnedBy(_process.Id, Port) is not false;   // false: another process answered, so this one cannot bind
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
             {
@@ -88,7 +106,7 @@ internal sealed class ServerProcess : IDisposable
         throw new TimeoutException($"server on {BaseUrl} never answered {path}");
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -19,15 +19,14 @@ public sealed class CrashSafetyTests(Xunit.Abstractions.ITestOutputHelper output
         var dir = Path.Combine(Path.GetTempPath(), "dg-crash-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(dir, "policies", "acme"));
         File.WriteAllText(Path.Combine(dir, "policies", "acme", "web.yml"), TestPolicies.Web);
-        var port = ServerProcess.FreePort();
-        var url = $"http://127.0.0.1:{port}";
         var env = new Dictionary<string, string> { ["Admin__Token"] = Admin };
-        string[] serve = ["serve", "--dev", "--urls", url];
+        string[] serve = ["serve", "--dev", "--urls", "http://127.0.0.1:0"];   // the server picks its port: no other process can take it first
 
         var answered = new ConcurrentBag<string>();
         var statuses = new ConcurrentDictionary<HttpStatusCode, int>();   // for the message when too few are answers
         await using (var server = ServerProcess.Start(dir, serve, env))
         {
+            var url = await server.WaitListeningUrlAsync();
             await server.WaitReadyAsync(url);
             using var issuer = DevIssuer.LoadOrCreate(Path.Combine(dir, DevIssuer.DefaultPath));
             using var client = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = TimeSpan.FromSeconds(30) };
@@ -80,6 +79,7 @@ public sealed class CrashSafetyTests(Xunit.Abstractions.ITestOutputHelper output
 
         await using (var again = ServerProcess.Start(dir, serve, env))
         {
+            var url = await again.WaitListeningUrlAsync();
             await again.WaitReadyAsync(url);
             using var client = new HttpClient { BaseAddress = new Uri(url + "/") };
             using var query = new HttpRequestMessage(HttpMethod.Get, "api/v1/decisions?limit=10000");

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
+using DeployGate.Benchmarks.Http;
 
 namespace DeployGate.Api.Tests;
 
@@ -76,7 +78,8 @@ public sealed class ServerProcess : IAsyncDisposable
         return (process._process.ExitCode, process.Output);
     }
 
-    /// <summary>Waits until <c>GET {url}/api/healthz</c> answers at all (any status).</summary>
+    /// <summary>Waits until <c>GET {url}/api/healthz</c> answers at all (any status), and fails when the answer came from
+    /// another process: a port picked free a moment before can be taken by another test's server in between.</summary>
     public async Task WaitReadyAsync(string url)
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -86,6 +89,8 @@ public sealed class ServerProcess : IAsyncDisposable
             try
             {
                 using var response = await client.GetAsync(url + "/api/healthz");
+                Assert.False(ListeningSocket.IsOwnedBy(_process.Id, new Uri(url).Port) is false,
+                    $"another process answers on {url}, so this server cannot bind it:\n{Output}");
                 return;
             }
             catch (HttpRequestException)
@@ -99,10 +104,24 @@ public sealed class ServerProcess : IAsyncDisposable
         Assert.Fail("server never answered:\n" + Output);
     }
 
-    /// <summary>SIGKILL: no shutdown hooks, no flushing.</summary>
+    /// <summary>The URL a <c>serve --dev --urls http://127.0.0.1:0</c> bound, from its banner's <c>listening</c> line: a
+    /// port the server picked itself, which no other process can take first.</summary>
+    public async Task<string> WaitListeningUrlAsync()
+    {
+        for (var attempt = 0; attempt < 1_200; attempt++)
+        {
+            Assert.False(_process.HasExited, "server exited early:\n" + Output);
+            if (Regex.Match(Output, @"^\s*listening\s+(http://\S+)", RegexOptions.Multiline) is { Success: true } match) return match.Groups[1].Value;
+            await Task.Delay(50);
+        }
+        Assert.Fail("server never printed its listening URL:\n" + Output);
+        return "";
+    }
+
     /// <summary>The server's process id (the review worker's lease owner names it).</summary>
     public int ProcessId => _process.Id;
 
+    /// <summary>SIGKILL: no shutdown hooks, no flushing.</summary>
     public void Kill()
     {
         _process.Kill(entireProcessTree: true);
