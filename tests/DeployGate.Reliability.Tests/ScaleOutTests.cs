@@ -76,7 +76,6 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
         _database = "dg_rel_" + Guid.NewGuid().ToString("N");
         await AdminExecAsync($"CREATE DATABASE \"{_database}\" TEMPLATE template0 ENCODING 'UTF8'");
         _connectionString = new NpgsqlConnectionStringBuilder(server) { Database = _database }.ConnectionString;
-        for (var i = 0; i < Instances; i++) _urls[i] = $"http://127.0.0.1:{ServerProcess.FreePort()}";
         // Started together: the migrations' advisory lock makes concurrent start-up safe.
         await Task.WhenAll(Enumerable.Range(0, Instances).Select(StartAsync));
     }
@@ -233,9 +232,13 @@ public sealed class ScaleOutTests(ITestOutputHelper output) : IAsyncLifetime
             ["Grants__SigningKeyPath"] = Path.Combine(_dir, "grant-key.pem"),
             ["Admin__Token"] = Admin,
             ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",   // "Now listening on:", for the port
         };
-        var server = ServerProcess.Start(_dir, ["serve", "--urls", _urls[i]], env);
+        // Port 0: each instance picks its own, so no other process can take it between a pick and the bind; a
+        // replacement instance gets a new one.
+        var server = ServerProcess.Start(_dir, ["serve", "--urls", "http://127.0.0.1:0"], env);
         _servers[i] = server;
+        _urls[i] = await server.WaitListeningUrlAsync();
         await server.WaitReadyAsync(_urls[i]);
     }
 

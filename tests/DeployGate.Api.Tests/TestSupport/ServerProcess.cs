@@ -104,14 +104,16 @@ public sealed class ServerProcess : IAsyncDisposable
         Assert.Fail("server never answered:\n" + Output);
     }
 
-    /// <summary>The URL a <c>serve --dev --urls http://127.0.0.1:0</c> bound, from its banner's <c>listening</c> line: a
-    /// port the server picked itself, which no other process can take first.</summary>
+    /// <summary>The URL a <c>serve … --urls http://127.0.0.1:0</c> bound: from the <c>--dev</c> banner's <c>listening</c> line,
+    /// or else ASP.NET Core's <c>Now listening on:</c> (logged at Information by <c>Microsoft.Hosting.Lifetime</c>). A port
+    /// the server picked itself, which no other process can take first.</summary>
     public async Task<string> WaitListeningUrlAsync()
     {
         for (var attempt = 0; attempt < 1_200; attempt++)
         {
             Assert.False(_process.HasExited, "server exited early:\n" + Output);
-            if (Regex.Match(Output, @"^\s*listening\s+(http://\S+)", RegexOptions.Multiline) is { Success: true } match) return match.Groups[1].Value;
+            if (Regex.Match(Output, @"^\s*listening\s+(http://\S+)|Now listening on: (http://[^\s""]+)", RegexOptions.Multiline) is { Success: true } match)
+                return match.Groups[1].Success ? match.Groups[1].Value : match.Groups[2].Value;
             await Task.Delay(50);
         }
         Assert.Fail("server never printed its listening URL:\n" + Output);
