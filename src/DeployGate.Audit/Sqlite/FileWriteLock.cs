@@ -49,6 +49,22 @@ internal sealed class FileWriteLock
         return new Turn(this);
     }
 
+    /// <summary>Takes the turn only when nobody holds it (and so nobody waits for it); never waits.</summary>
+    public bool TryEnter(out Turn turn)
+    {
+        lock (_gate)
+        {
+            if (_held)
+            {
+                turn = default;
+                return false;
+            }
+            _held = true;
+        }
+        turn = new Turn(this);
+        return true;
+    }
+
     /// <summary>Hands the turn straight to the longest waiter (waking that one alone), or frees it.</summary>
     private void Exit()
     {

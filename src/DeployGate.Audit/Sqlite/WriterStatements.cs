@@ -12,6 +12,7 @@ namespace DeployGate.Audit.Sqlite;
 /// command path's did.</summary>
 internal sealed class WriterStatements : IDisposable
 {
+    private const int SqliteBusy = 5;
     private const int SqliteRow = 100;
     private const int SqliteDone = 101;
     private const int SqliteConstraintUnique = 2067;   // SQLITE_CONSTRAINT_UNIQUE: only decision_id is UNIQUE
@@ -59,6 +60,27 @@ internal sealed class WriterStatements : IDisposable
     }
 
     public void Begin() => Run(_begin);
+
+    /// <summary><c>BEGIN IMMEDIATE</c> without waiting: false, and no transaction, when another connection holds SQLite's
+    /// write lock (another process writing the file); the connection's busy timeout, <paramref name="busyTimeoutMs"/>,
+    /// is set again either way.</summary>
+    public bool TryBeginNow(int busyTimeoutMs)
+    {
+        Check(raw.sqlite3_busy_timeout(_db, 0));
+        try
+        {
+            var rc = raw.sqlite3_step(_begin);
+            if (rc == SqliteDone) return true;
+            if ((rc & 0xff) == SqliteBusy) return false;
+            Check(rc);
+            return false;   // not reached: Check throws for every other code
+        }
+        finally
+        {
+            raw.sqlite3_reset(_begin);
+            raw.sqlite3_busy_timeout(_db, busyTimeoutMs);
+        }
+    }
 
     public void Commit() => Run(_commit);
 

@@ -126,6 +126,60 @@ public sealed class SqliteDecisionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task LoneAppend_CommitsOnTheCallersThread_AndIsDoneWhenTheCallReturns()
+    {
+        // Nobody committing, nothing holding the file: the appender commits itself, with no hand-off to wait for.
+        await using var log = _store.Open();
+        for (var n = 1; n <= 3; n++)
+        {
+            var append = log.AppendAsync(TestDecisions.Make(n), new AuditContext());
+            Assert.True(append.IsCompletedSuccessfully, $"append {n} returned before its commit");
+            Assert.Equal(n, _store.Scalar<long>("SELECT count(*) FROM decision_log"));   // committed: another connection sees it
+            await append;
+        }
+        Assert.Equal(3, log.InlineCommits);
+        Assert.Equal(3, log.CommitCount);
+        Assert.True((await log.VerifyAsync()).Intact);
+    }
+
+    [Fact]
+    public async Task AppendWhileThisProcessWritesTheFile_GoesToTheWriterThread_WhichWaitsForItsTurn()
+    {
+        // A redeem or a review job of this process holds the file's write turn: the appender must not wait for it.
+        await using var log = _store.Open();
+        ValueTask append;
+        using (FileWriteLock.For(Path.GetFullPath(_store.DatabasePath)).Enter())
+        {
+            append = log.AppendAsync(TestDecisions.Make(1), new AuditContext());
+            Assert.False(append.IsCompleted);
+            await Task.Delay(100);
+            Assert.False(append.IsCompleted);
+        }
+        await append;
+        Assert.Equal(0, log.InlineCommits);
+        Assert.Equal(1, log.CommitCount);
+        Assert.Equal(1, _store.Scalar<long>("SELECT count(*) FROM decision_log"));
+    }
+
+    [Fact]
+    public async Task ConcurrentAppends_SomeInlineSomeByTheWriter_OneChainWithEveryRecord()
+    {
+        await using var log = _store.Open();
+        const int count = 2_000;
+        await Task.WhenAll(Enumerable.Range(1, count).Select(n => Task.Run(async () =>
+        {
+            if (n % 7 == 0) await Task.Yield();
+            await log.AppendAsync(TestDecisions.Make(n), new AuditContext());
+        })));
+        var verification = await log.VerifyAsync();
+        Assert.True(verification.Intact, verification.Problem);
+        Assert.Equal(count, verification.RecordsChecked);
+        Assert.Equal(count, _store.Scalar<long>("SELECT count(DISTINCT decision_id) FROM decision_log"));
+        Assert.True(log.InlineCommits > 0, "no append found the writer idle");
+        Assert.True(log.CommitCount < count, $"{log.CommitCount} commits for {count} records: none grouped");
+    }
+
+    [Fact]
     public async Task AppendWhileAnotherConnectionHoldsTheWriteLock_ReturnsAtOnce_AndCommitsWhenItIsFree()
     {
         // Appending never waits for SQLite's lock on the caller's thread: the writer thread waits instead.
@@ -141,6 +195,7 @@ public sealed class SqliteDecisionLogTests : IDisposable
             Assert.Equal(0, log.CommitCount);
         }
         await append;
+        Assert.Equal(0, log.InlineCommits);   // the busy lock sent it to the writer thread, which waited
         Assert.Equal(1, _store.Scalar<long>("SELECT count(*) FROM decision_log"));
         Assert.True((await log.VerifyAsync()).Intact);
     }
@@ -201,16 +256,22 @@ public sealed class SqliteDecisionLogTests : IDisposable
         Assert.True(before > 100, $"the WAL holds only {before} frames");
 
         log.RequestRestart();
-        await log.AppendAsync(TestDecisions.Make(401), new AuditContext());   // the restart runs after this batch
+        // It runs after the next batch, by the writer thread; one that the checkpointer's PASSIVE held up (blocked) is
+        // asked again and runs after a later batch, so append until it has run.
+        var n = 400;
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (log.ForcedRestartCount == 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        while (log.ForcedRestartCount == 0 && DateTime.UtcNow < deadline)
+        {
+            await log.AppendAsync(TestDecisions.Make(++n), new AuditContext());
+            await Task.Delay(10);
+        }
         Assert.Equal(1, log.ForcedRestartCount);
 
-        await log.AppendAsync(TestDecisions.Make(402), new AuditContext());   // the first commit after it starts the WAL over
+        await log.AppendAsync(TestDecisions.Make(++n), new AuditContext());   // the first commit after it starts the WAL over
         Assert.True(WalFrames() < before, $"the WAL holds {WalFrames()} frames, {before} before the restart");
         var verification = await log.VerifyAsync();
         Assert.True(verification.Intact, verification.Problem);
-        Assert.Equal(402, verification.RecordsChecked);
+        Assert.Equal(n, verification.RecordsChecked);
     }
 
     /// <summary>Frames in the WAL now (<c>mxFrame</c>), read without touching the database: SQLite's wal-index header
