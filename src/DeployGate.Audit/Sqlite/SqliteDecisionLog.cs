@@ -11,15 +11,14 @@ namespace DeployGate.Audit.Sqlite;
 /// and hash-chained (see docs/audit.md for the canonical record). Appends are group-committed, and each caller's
 /// task completes only after its batch committed and was synced. A failed batch faults every task in it with an
 /// <see cref="AuditStoreException"/> (fail closed), and nothing of it is kept.
-/// <para>An appender that finds nobody committing, after a batch of one record (sparse traffic), commits what waits itself,
-/// on its own thread, when nothing would make it wait: the file's write turn is free at once (<see cref="FileWriteLock"/>)
-/// and SQLite's lock too. It then answers
-/// with no wake-up of another thread and no hop back through the thread pool (see <c>TryCommitInline</c>). Otherwise,
-/// and for whatever arrives while a commit runs, appenders queue their record and wake the writer thread (one
-/// hand-off: a semaphore, not a channel, whose reader continuation would first hop through the thread pool); the
-/// writer drains the queue in batches of at most <see cref="MaxBatch"/> until it is empty, and is the one that waits
-/// for locks. Checkpoints run on a thread of their own (see <c>RunCheckpointer</c>), never inside an append's
-/// commit.</para>
+/// <para>An appender that finds nobody committing, after a batch of one record (sparse traffic), commits what waits
+/// itself, on its own thread, when nothing would make it wait: the file's write turn is free at once
+/// (<see cref="FileWriteLock"/>) and SQLite's lock too. It then answers with no wake-up of another thread and no hop
+/// back through the thread pool (see <c>TryCommitInline</c>). Otherwise, and for whatever arrives while a commit runs,
+/// appenders queue their record and wake the writer thread (one hand-off: a semaphore, not a channel, whose reader
+/// continuation would first hop through the thread pool); the writer drains the queue in batches of at most
+/// <see cref="MaxBatch"/> until it is empty, and is the one that waits for locks. Checkpoints run on a thread of their
+/// own (see <c>RunCheckpointer</c>), never inside an append's commit.</para>
 /// The writer re-reads the chain tip inside each <c>BEGIN IMMEDIATE</c> transaction, so several processes may
 /// share one file without forking the chain (the others then wait on SQLite's lock).
 /// <para>Query filters are indexed in a second file, off the commit path (<see cref="SqliteQueryIndex"/>).</para></summary>
@@ -487,16 +486,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             batch = Take(_inlineBatch);
             try
             {
-                try
-                {
-                    WriteRows(statements, batch);
-                    statements.Commit();
-                }
-                catch
-                {
-                    statements.TryRollback();
-                    throw;
-                }
+                WriteAndCommit(statements, batch);
             }
             catch (Exception ex)
             {
@@ -588,16 +578,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             using (_writeLock.Enter())
             {
                 statements.Begin();   // BEGIN IMMEDIATE: take the write lock now
-                try
-                {
-                    WriteRows(statements, batch);
-                    statements.Commit();
-                }
-                catch
-                {
-                    statements.TryRollback();
-                    throw;
-                }
+                WriteAndCommit(statements, batch);
             }
             NoteCommit();
             _index.Committed(batch.Count);
@@ -610,6 +591,21 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         Volatile.Write(ref _lastBatch, batch.Count);
 
         GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
+    }
+
+    /// <summary>In the transaction just begun: writes the batch and commits it, or rolls it back and rethrows.</summary>
+    private void WriteAndCommit(WriterStatements statements, List<Pending> batch)
+    {
+        try
+        {
+            WriteRows(statements, batch);
+            statements.Commit();
+        }
+        catch
+        {
+            statements.TryRollback();
+            throw;
+        }
     }
 
     private void NoteCommit()
