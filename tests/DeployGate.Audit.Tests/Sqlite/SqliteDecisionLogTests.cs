@@ -188,7 +188,10 @@ public sealed class SqliteDecisionLogTests : IDisposable
         using (var holder = _store.Raw())
         using (var transaction = holder.BeginTransaction(deferred: false))
         {
-            append = log.AppendAsync(TestDecisions.Make(1), new AuditContext());
+            // The call itself must come back while the lock is held (the busy timeout it must not wait out is 10 s).
+            var call = Task.Run(() => log.AppendAsync(TestDecisions.Make(1), new AuditContext()));
+            Assert.True(await Task.WhenAny(call, Task.Delay(TimeSpan.FromSeconds(5))) == call, "the append waited for SQLite's lock on the caller's thread");
+            append = await call;
             Assert.False(append.IsCompleted);
             await Task.Delay(200);
             Assert.False(append.IsCompleted);   // nothing completes before its commit
