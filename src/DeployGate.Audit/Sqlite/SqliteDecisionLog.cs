@@ -474,8 +474,7 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
             WriterStatements statements;
             try
             {
-                _connection ??= OpenWriter();
-                statements = _statements ??= new WriterStatements(_connection);
+                statements = Statements();
                 if (!statements.TryBeginNow(BusyTimeoutMs)) return false;
             }
             catch (Exception)
@@ -494,14 +493,8 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
                 CloseWriter();
             }
         }
-        if (failure is null)
-        {
-            NoteCommit();
-            _index.Committed(batch.Count);
-            Interlocked.Increment(ref _inlineCommits);
-        }
-        Volatile.Write(ref _lastBatch, batch.Count);
-        GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
+        if (failure is null) Interlocked.Increment(ref _inlineCommits);
+        Finish(batch, failure);
         _inlineBatch = batch;
 
         // What arrived meanwhile, a forced RESTART asked for (a checkpoint never runs on an appender's thread), and the
@@ -573,23 +566,38 @@ public sealed class SqliteDecisionLog : IDecisionLog, IAsyncDisposable
         Exception? failure = null;
         try
         {
-            _connection ??= OpenWriter();
-            var statements = _statements ??= new WriterStatements(_connection);
+            var statements = Statements();
             using (_writeLock.Enter())
             {
                 statements.Begin();   // BEGIN IMMEDIATE: take the write lock now
                 WriteAndCommit(statements, batch);
             }
-            NoteCommit();
-            _index.Committed(batch.Count);
         }
         catch (Exception ex)
         {
             failure = ex;
             CloseWriter();   // state unknown after a failure: the next batch starts on a fresh connection
         }
-        Volatile.Write(ref _lastBatch, batch.Count);
+        Finish(batch, failure);
+    }
 
+    /// <summary>The committer's statements on the writer connection, opening both when missing.</summary>
+    private WriterStatements Statements()
+    {
+        _connection ??= OpenWriter();
+        return _statements ??= new WriterStatements(_connection);
+    }
+
+    /// <summary>After a batch's transaction, by either committer: counts a commit (the checkpointer's and the index's
+    /// cue), remembers the batch's size, then completes every waiter: success, its own refusal, or the batch's failure.</summary>
+    private void Finish(List<Pending> batch, Exception? failure)
+    {
+        if (failure is null)
+        {
+            NoteCommit();
+            _index.Committed(batch.Count);
+        }
+        Volatile.Write(ref _lastBatch, batch.Count);
         GroupCommitQueue.Complete(batch, failure, f => BatchFailed(f, batch.Count));
     }
 
