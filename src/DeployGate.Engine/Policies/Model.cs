@@ -94,8 +94,6 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
         return Intervals.Normalize(list);
     }
 
-    [ThreadStatic] private static List<OpenInterval>? t_scratch;   // reused: a deny allocates as little as it can
-
     /// <summary>The first opening at or after <paramref name="t"/> within the horizon, or null. Precondition:
     /// <paramref name="t"/> is outside the set (the window check asks only then). Answered from the remembered
     /// segment when it covers <paramref name="t"/> (no opening lies between its start and its end).</summary>
@@ -111,23 +109,8 @@ internal sealed class TimeRule(string name, string zoneId, TimeZoneInfo zone, IT
 
     /// <summary><see cref="NextOpening"/> from the set. Outside the set, the first start at or after t among the raw
     /// intervals is the first start of the merged ones (a merged interval starting earlier and reaching it would
-    /// contain t), so no sort and no merge are needed.</summary>
-    internal DateTimeOffset? Search(DateTimeOffset t, TimeSpan horizon)
-    {
-        var found = t_scratch ??= [];
-        foreach (var span in Scheduling.Horizons.Growing(horizon))
-        {
-            found.Clear();
-            Set.AddIntervals(t, t + span, found);
-            DateTimeOffset? first = null;
-            foreach (var i in found)
-            {
-                if (i.End > i.Start && i.Start >= t && i.Start < t + span && (first is null || i.Start < first)) first = i.Start;
-            }
-            if (first is not null) return first;
-        }
-        return null;
-    }
+    /// contain t), so no list, sort or merge is needed (<see cref="ITimeSet.FirstStart"/>).</summary>
+    internal DateTimeOffset? Search(DateTimeOffset t, TimeSpan horizon) => Set.FirstStart(t, t + horizon);
 
     private Segment? _closing;   // inside only: [an instant asked, the end of the merged interval covering it)
 

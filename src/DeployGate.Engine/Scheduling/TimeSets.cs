@@ -13,6 +13,13 @@ internal interface ITimeSet
 
     /// <summary>Adds every interval of the set that overlaps [from, to) (unclipped).</summary>
     void AddIntervals(DateTimeOffset from, DateTimeOffset to, List<OpenInterval> into);
+
+    /// <summary>The earliest start in [<paramref name="t"/>, <paramref name="before"/>) of a non-empty interval of the
+    /// set, or null when none starts there: the least such start of what <see cref="AddIntervals"/> gives for that span,
+    /// found without building the list. Each set walks its openings in order and stops at the first: wall-clock times
+    /// map to instants in their order (SPEC §2: a gap to the instant after it, an overlap to its first occurrence), so
+    /// later openings start no earlier.</summary>
+    DateTimeOffset? FirstStart(DateTimeOffset t, DateTimeOffset before);
 }
 
 /// <summary><c>weekly: { days, from, until }</c>: opens at <c>from</c> on each listed day (wall clock);
@@ -59,6 +66,21 @@ internal sealed class WeeklySet(TimeZoneInfo zone, int dayMask, TimeSpan from, T
             var o = Occurrence(day);
             if (o.End > o.Start && o.End > from && o.Start < to) into.Add(o);
         }
+    }
+
+    /// <summary>From the day before <paramref name="t"/>'s local date (an opening of any earlier day is at least a day of
+    /// wall time before it) to the first listed day that opens at or after it.</summary>
+    public DateTimeOffset? FirstStart(DateTimeOffset t, DateTimeOffset before)
+    {
+        var last = WallClock.ToWall(before, _zone).Date.AddDays(1);
+        for (var day = WallClock.ToWall(t, _zone).Date.AddDays(-1); day <= last; day = day.AddDays(1))
+        {
+            if (!Opens(day)) continue;
+            var o = Occurrence(day);
+            if (o.Start >= before) return null;
+            if (o.Start >= t && o.End > o.Start) return o.Start;
+        }
+        return null;
     }
 }
 
@@ -110,6 +132,24 @@ internal sealed class CronSet(TimeZoneInfo zone, CrontabSchedule schedule, TimeS
             if (close > from) into.Add(new OpenInterval(open, close));
         }
     }
+
+    /// <summary>The occurrences from <see cref="Slack"/> before <paramref name="t"/>'s wall time, until the first that
+    /// opens at or after it.</summary>
+    public DateTimeOffset? FirstStart(DateTimeOffset t, DateTimeOffset before)
+    {
+        if (duration <= TimeSpan.Zero) return null;
+        var wall = WallClock.ToWall(t, _zone) - Slack;
+        var end = WallClock.ToWall(before, _zone) + Slack;
+        while (true)
+        {
+            var next = schedule.GetNextOccurrence(wall, end);
+            if (next >= end) return null;
+            var open = WallClock.ToInstant(next, _zone);
+            if (open >= before) return null;
+            if (open >= t) return open;
+            wall = next;
+        }
+    }
 }
 
 /// <summary>Absolute <c>from</c>/<c>until</c>.</summary>
@@ -128,6 +168,9 @@ internal sealed class AbsoluteSet(DateTimeOffset from, DateTimeOffset until) : I
     {
         if (until > start && from < end) into.Add(new OpenInterval(from, until));
     }
+
+    public DateTimeOffset? FirstStart(DateTimeOffset t, DateTimeOffset before) =>
+        from >= t && from < before && until > from ? from : null;
 }
 
 /// <summary><c>dates</c>: whole local days, each <c>[00:00, next day 00:00)</c> in the zone.</summary>
@@ -174,6 +217,20 @@ internal sealed class DatesSet(TimeZoneInfo zone, IReadOnlyCollection<DateOnly> 
             if (i.Start >= to) break;
             if (i.End > from) into.Add(i);
         }
+    }
+
+    /// <summary>From <paramref name="t"/>'s local date (found by binary search; an earlier date's midnight is before it)
+    /// to the first listed day that starts at or after it and is not empty (a day a zone skipped is).</summary>
+    public DateTimeOffset? FirstStart(DateTimeOffset t, DateTimeOffset before)
+    {
+        var k = Array.BinarySearch(_sorted, DateOnly.FromDateTime(WallClock.ToWall(t, _zone)));
+        for (k = k < 0 ? ~k : k; k < _sorted.Length; k++)
+        {
+            var i = Day(_sorted[k]);
+            if (i.Start >= before) return null;
+            if (i.Start >= t && i.End > i.Start) return i.Start;
+        }
+        return null;
     }
 }
 
