@@ -43,11 +43,17 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     /// <summary>Most redemptions in one transaction.</summary>
     internal const int MaxRedeemBatch = 256;
 
-    // Redemptions waiting for the next transaction, and whether a store thread is draining them; guarded by _redeemGate.
+    private const int BusyTimeoutMs = 10_000;   // the drainer waits this long for SQLite's write lock (the audit writer's too)
+
+    // Redemptions waiting for the next transaction, and whether a drainer owns them; guarded by _redeemGate. The
+    // drainer is a store thread, or a caller redeeming inline (TryRedeemInline); only the drainer touches _statements.
     private readonly Lock _redeemGate = new();
     private List<PendingRedeem> _redeems = [];
     private bool _redeeming;
+    private bool _disposed;   // then each drain closes the connection it opened
     private long _redeemTransactions;
+    private long _inlineRedeems;
+    private RedeemStatements? _statements;
 
     /// <param name="databasePath">The SQLite file (normally the audit log's); created when missing.</param>
     /// <exception cref="AuditStoreException">DG5006 unusable path, DG5005 newer schema, DG5001 cannot open.</exception>
@@ -112,7 +118,9 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     /// <c>BEGIN IMMEDIATE</c> and one <c>fsync</c> for all of them, each still read and written under the write lock and
     /// in the order asked (a second redemption of one grant in the same transaction sees the first). A failed
     /// transaction fails every redemption in it, and none of them is kept. A token cancelled before its redemption is
-    /// taken into a transaction cancels it, and it is not made.</remarks>
+    /// taken into a transaction cancels it, and it is not made. A redemption that finds nobody redeeming, the file's
+    /// turn free and SQLite's lock free is committed on the caller's thread before this returns (no hand-off to a
+    /// store thread and back); otherwise a store thread commits it, waiting for what holds the locks.</remarks>
     public Task<RedeemOutcome> RedeemAsync(GrantRedemption redemption, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(redemption);
@@ -125,12 +133,46 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
             start = !_redeeming;
             _redeeming = true;
         }
-        if (start) _ = StoreWork.Run(DrainRedeems, CancellationToken.None);   // drains every caller's, so no one caller's token
+        if (start && !TryRedeemInline()) HandOn();
         return pending.Done.Task;
     }
 
     /// <summary>Transactions of redemptions committed so far (test hook: with group commit, fewer than redemptions).</summary>
     internal long RedeemTransactions => Interlocked.Read(ref _redeemTransactions);
+
+    /// <summary>Transactions committed on a caller's thread (test hook).</summary>
+    internal long InlineRedeems => Interlocked.Read(ref _inlineRedeems);
+
+    /// <summary>The drainer hands what waits to a store thread, which drains until nothing does (every caller's, so no
+    /// one caller's token).</summary>
+    private void HandOn() => _ = StoreWork.Run(DrainRedeems, CancellationToken.None);
+
+    /// <summary>On the caller's thread, as the drainer: one transaction of what waits, when the file's turn and SQLite's
+    /// write lock are both free at once (another store on the file, or another process, holds them otherwise); then
+    /// whatever arrived meanwhile goes to a store thread. False, having done nothing, when a lock was taken or the
+    /// connection could not be opened (the store thread then waits, or reports the failure).</summary>
+    private bool TryRedeemInline()
+    {
+        if (!_writeLock.TryEnter(out var turn)) return false;
+        using (turn)
+        {
+            RedeemStatements statements;
+            try
+            {
+                statements = Statements();
+                if (!statements.TryBeginNow(BusyTimeoutMs)) return false;
+            }
+            catch (Exception)
+            {
+                CloseStatements();
+                return false;
+            }
+            RedeemBatch(statements, TakeBatch(), begun: true);
+        }
+        Interlocked.Increment(ref _inlineRedeems);
+        if (!Release()) HandOn();
+        return true;
+    }
 
     /// <summary>On a store thread: one transaction after another until no redemption waits.</summary>
     private int DrainRedeems()
@@ -138,30 +180,18 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         List<PendingRedeem>? batch = null;
         try
         {
-            while (true)
+            do
             {
-                lock (_redeemGate)
+                batch = TakeBatch();
+                if (batch.Count > 0)
                 {
-                    if (_redeems.Count == 0)
-                    {
-                        _redeeming = false;
-                        return 0;
-                    }
-                    if (_redeems.Count <= MaxRedeemBatch)
-                    {
-                        batch = _redeems;
-                        _redeems = [];
-                    }
-                    else
-                    {
-                        batch = _redeems.GetRange(0, MaxRedeemBatch);
-                        _redeems.RemoveRange(0, MaxRedeemBatch);
-                    }
+                    using var turn = _writeLock.Enter();
+                    RedeemBatch(null, batch, begun: false);
                 }
-                batch.RemoveAll(p => p.Token.IsCancellationRequested && p.Done.TrySetCanceled(p.Token));
-                if (batch.Count > 0) RedeemBatch(batch);
                 batch = null;
             }
+            while (!Release());
+            return 0;
         }
         catch (Exception ex)
         {
@@ -179,57 +209,88 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         }
     }
 
-    private void RedeemBatch(List<PendingRedeem> batch)
+    /// <summary>The drainer: the next batch of what waits (at most <see cref="MaxRedeemBatch"/>), without the redemptions
+    /// whose token was cancelled (those are cancelled now, and never made).</summary>
+    private List<PendingRedeem> TakeBatch()
     {
+        List<PendingRedeem> batch;
+        lock (_redeemGate)
+        {
+            if (_redeems.Count <= MaxRedeemBatch)
+            {
+                batch = _redeems;
+                _redeems = [];
+            }
+            else
+            {
+                batch = _redeems.GetRange(0, MaxRedeemBatch);
+                _redeems.RemoveRange(0, MaxRedeemBatch);
+            }
+        }
+        batch.RemoveAll(p => p.Token.IsCancellationRequested && p.Done.TrySetCanceled(p.Token));
+        return batch;
+    }
+
+    /// <summary>The drainer: gives up draining when nothing waits (true), else keeps it (false). A disposed store's
+    /// connection is closed by the drainer that leaves.</summary>
+    private bool Release()
+    {
+        lock (_redeemGate)
+        {
+            if (_redeems.Count > 0) return false;
+            _redeeming = false;
+            if (_disposed) CloseStatements();
+            return true;
+        }
+    }
+
+    /// <summary>The drainer's statements, opened when there are none (at the first redemption, and after a failure).</summary>
+    private RedeemStatements Statements() => _statements ??= RedeemStatements.Open(_connectionString, BusyTimeoutMs);
+
+    private void CloseStatements()
+    {
+        _statements?.Dispose();
+        _statements = null;
+    }
+
+    /// <summary>The drainer, holding the file's turn: one transaction for <paramref name="batch"/> (already begun on
+    /// <paramref name="statements"/> when <paramref name="begun"/>), then each redemption completed with its outcome.
+    /// A failure fails every one of them (nothing of the transaction is kept) and closes the connection, so the next
+    /// transaction starts on a fresh one.</summary>
+    private void RedeemBatch(RedeemStatements? statements, List<PendingRedeem> batch, bool begun)
+    {
+        if (batch.Count == 0)
+        {
+            if (begun) statements!.TryRollback();   // every one was cancelled: nothing to commit
+            return;
+        }
         var outcomes = new RedeemOutcome[batch.Count];
         try
         {
-            Write(connection =>
+            statements ??= Statements();
+            if (!begun) statements.Begin();
+            try
             {
-                using var transaction = connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE: rows are read under the write lock
-                for (var i = 0; i < batch.Count; i++) outcomes[i] = RedeemOne(connection, transaction, batch[i].Redemption);
-                transaction.Commit();
-                return 0;
-            }, "redeem", writes: true);
+                for (var i = 0; i < batch.Count; i++) outcomes[i] = statements.RedeemOne(batch[i].Redemption);
+                statements.Commit();
+            }
+            catch
+            {
+                statements.TryRollback();
+                throw;
+            }
         }
         catch (Exception ex)
         {
-            foreach (var p in batch) p.Done.TrySetException(ex);   // nothing of the transaction was kept
+            CloseStatements();
+            var failure = ex is SqliteException sqlite
+                ? new AuditStoreException(StoreCodes.Unavailable, $"grant store `{DatabasePath}` cannot redeem: {OneLine(sqlite.Message)}", sqlite)
+                : ex;
+            foreach (var p in batch) p.Done.TrySetException(failure);   // nothing of the transaction was kept
             return;
         }
         Interlocked.Increment(ref _redeemTransactions);
         for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(outcomes[i]);
-    }
-
-    private static RedeemOutcome RedeemOne(SqliteConnection connection, SqliteTransaction transaction, GrantRedemption redemption)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = "SELECT redeemed_at, revoked_at FROM grant_uses WHERE jti = $jti";
-        command.Parameters.AddWithValue("$jti", redemption.Jti);
-        using (var reader = command.ExecuteReader())
-        {
-            if (reader.Read())
-            {
-                if (!reader.IsDBNull(1)) return RedeemOutcome.Revoked;
-                if (!reader.IsDBNull(0)) return RedeemOutcome.AlreadyRedeemed;
-            }
-        }
-        // Invariant: the conditional upsert redeems only an unused row, so even without the transaction's
-        // lock two redemptions could not both succeed.
-        command.CommandText = """
-            INSERT INTO grant_uses (jti, decision_id, repository, run_id, expires_at, redeemed_at)
-            VALUES ($jti, $decision_id, $repository, $run_id, $expires_at, $at)
-            ON CONFLICT (jti) DO UPDATE SET redeemed_at = excluded.redeemed_at, decision_id = excluded.decision_id,
-                expires_at = excluded.expires_at
-            WHERE grant_uses.redeemed_at IS NULL AND grant_uses.revoked_at IS NULL
-            """;
-        command.Parameters.AddWithValue("$decision_id", redemption.DecisionId);
-        command.Parameters.AddWithValue("$repository", redemption.Repository);
-        command.Parameters.AddWithValue("$run_id", redemption.RunId);
-        command.Parameters.AddWithValue("$expires_at", StoreTime.Format(redemption.ExpiresAt));
-        command.Parameters.AddWithValue("$at", StoreTime.Format(redemption.RedeemedAt));
-        return command.ExecuteNonQuery() == 1 ? RedeemOutcome.Redeemed : RedeemOutcome.AlreadyRedeemed;
     }
 
     private sealed class PendingRedeem(GrantRedemption redemption, CancellationToken token)
@@ -290,9 +351,15 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
             return command.ExecuteNonQuery();
         }, "purge", writes: true), cancellationToken);
 
-    /// <summary>Closes the pooled connections to the file.</summary>
+    /// <summary>Closes the redemption connection (now, or when the redemption running ends) and the pooled connections
+    /// to the file. A redemption asked after this opens a connection for its drain and closes it again.</summary>
     public void Dispose()
     {
+        lock (_redeemGate)
+        {
+            _disposed = true;
+            if (!_redeeming) CloseStatements();
+        }
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
     }

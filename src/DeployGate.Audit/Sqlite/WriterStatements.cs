@@ -10,30 +10,19 @@ namespace DeployGate.Audit.Sqlite;
 /// transaction: about a quarter of the bytes an authorize request allocated, all on the thread every request
 /// waits for. Only the writer thread uses an instance; errors surface as <see cref="SqliteException"/>, as the
 /// command path's did.</summary>
-internal sealed class WriterStatements : IDisposable
+internal sealed class WriterStatements : TransactionStatements
 {
-    private const int SqliteBusy = 5;
-    private const int SqliteRow = 100;
-    private const int SqliteDone = 101;
     private const int SqliteConstraintUnique = 2067;   // SQLITE_CONSTRAINT_UNIQUE: only decision_id is UNIQUE
 
-    private readonly sqlite3 _db;
-    private readonly sqlite3_stmt _begin;
-    private readonly sqlite3_stmt _commit;
-    private readonly sqlite3_stmt _rollback;
     private readonly sqlite3_stmt _tip;
     private readonly sqlite3_stmt _insert;
     private byte[] _scratch = new byte[512];   // one text value at a time: SQLite copies what it is bound (SQLITE_TRANSIENT)
 
     public WriterStatements(SqliteConnection connection)
+        : base(connection.Handle ?? throw new InvalidOperationException("the writer connection is not open"))
     {
-        _db = connection.Handle ?? throw new InvalidOperationException("the writer connection is not open");
-        var prepared = new List<sqlite3_stmt>(5);
         try
         {
-            _begin = Prepare("BEGIN IMMEDIATE");   // take the write lock now, waiting up to busy_timeout
-            _commit = Prepare("COMMIT");
-            _rollback = Prepare("ROLLBACK");
             _tip = Prepare(SqliteSchema.Tip);
             _insert = Prepare(SqliteSchema.Insert);
             ReadOnlySpan<string> columns = ["$seq", "$decision_id", "$evaluated_at", "$recorded_at", "$repository", "$environment",
@@ -47,48 +36,9 @@ internal sealed class WriterStatements : IDisposable
         }
         catch
         {
-            foreach (var statement in prepared) statement.Dispose();
+            Dispose();
             throw;
         }
-
-        sqlite3_stmt Prepare(string sql)
-        {
-            Check(raw.sqlite3_prepare_v2(_db, sql, out var statement));
-            prepared.Add(statement);
-            return statement;
-        }
-    }
-
-    public void Begin() => Run(_begin);
-
-    /// <summary><c>BEGIN IMMEDIATE</c> without waiting: false, and no transaction, when another connection holds SQLite's
-    /// write lock (another process writing the file); the connection's busy timeout, <paramref name="busyTimeoutMs"/>,
-    /// is set again either way.</summary>
-    public bool TryBeginNow(int busyTimeoutMs)
-    {
-        Check(raw.sqlite3_busy_timeout(_db, 0));
-        try
-        {
-            var rc = raw.sqlite3_step(_begin);
-            if (rc == SqliteDone) return true;
-            if ((rc & 0xff) == SqliteBusy) return false;
-            Check(rc);
-            return false;   // not reached: Check throws for every other code
-        }
-        finally
-        {
-            raw.sqlite3_reset(_begin);
-            raw.sqlite3_busy_timeout(_db, busyTimeoutMs);
-        }
-    }
-
-    public void Commit() => Run(_commit);
-
-    /// <summary>Best effort after a failure: the connection is closed next anyway, which rolls back too.</summary>
-    public void TryRollback()
-    {
-        raw.sqlite3_step(_rollback);
-        raw.sqlite3_reset(_rollback);
     }
 
     /// <summary>The newest row's <c>seq</c>, its hash written to <paramref name="hash"/> (32 bytes); (0, genesis) for
@@ -142,8 +92,8 @@ internal sealed class WriterStatements : IDisposable
 
             var rc = raw.sqlite3_step(_insert);
             if (rc == SqliteDone) return true;
-            if (raw.sqlite3_extended_errcode(_db) == SqliteConstraintUnique) return false;
-            SqliteException.ThrowExceptionForRC(rc, _db);
+            if (raw.sqlite3_extended_errcode(Db) == SqliteConstraintUnique) return false;
+            SqliteException.ThrowExceptionForRC(rc, Db);
             throw new System.Diagnostics.UnreachableException($"sqlite3_step returned {rc}, neither done nor an error");
         }
         finally
@@ -151,15 +101,6 @@ internal sealed class WriterStatements : IDisposable
             raw.sqlite3_reset(_insert);
             raw.sqlite3_clear_bindings(_insert);
         }
-    }
-
-    public void Dispose()
-    {
-        _begin.Dispose();
-        _commit.Dispose();
-        _rollback.Dispose();
-        _tip.Dispose();
-        _insert.Dispose();
     }
 
     private void BindText(int index, string? value)
@@ -175,19 +116,4 @@ internal sealed class WriterStatements : IDisposable
     }
 
     private void BindText(int index, ReadOnlySpan<byte> utf8) => Check(raw.sqlite3_bind_text(_insert, index, utf8));
-
-    private void Run(sqlite3_stmt statement)
-    {
-        try
-        {
-            var rc = raw.sqlite3_step(statement);
-            if (rc != SqliteDone) Check(rc);
-        }
-        finally
-        {
-            raw.sqlite3_reset(statement);
-        }
-    }
-
-    private void Check(int rc) => SqliteException.ThrowExceptionForRC(rc, _db);
 }

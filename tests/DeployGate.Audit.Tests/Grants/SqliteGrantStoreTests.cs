@@ -83,7 +83,11 @@ public sealed class SqliteGrantStoreTests : IDisposable
                 """;
             begin.ExecuteNonQuery();
         }
-        var redeem = store.RedeemAsync(Redemption("g1"));
+        // The call itself comes back while the lock is held (the busy timeout it must not wait out is 10 s): a store
+        // thread waits, not the caller's.
+        var call = Task.Factory.StartNew(() => store.RedeemAsync(Redemption("g1")), CancellationToken.None, TaskCreationOptions.None, TaskScheduler.Default);
+        Assert.True(await Task.WhenAny(call, Task.Delay(TimeSpan.FromSeconds(5))) == call, "the redeem waited for SQLite's lock on the caller's thread");
+        var redeem = await call;
         await Task.Delay(300);   // time to finish, were it not waiting
         Assert.False(redeem.IsCompleted);
         using (var commit = other.CreateCommand())
@@ -92,6 +96,71 @@ public sealed class SqliteGrantStoreTests : IDisposable
             commit.ExecuteNonQuery();
         }
         Assert.Equal(RedeemOutcome.AlreadyRedeemed, await redeem.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, store.InlineRedeems);
+    }
+
+    [Fact]
+    public async Task ALoneRedeem_IsCommittedOnTheCallersThread_BeforeTheCallReturns()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+
+        var first = store.RedeemAsync(Redemption("g1"));
+        Assert.True(first.IsCompleted, "a redeem with nothing in its way is done when the call returns");
+        Assert.Equal(RedeemOutcome.Redeemed, await first);
+        var second = store.RedeemAsync(Redemption("g1", T0.AddSeconds(1)));
+        Assert.True(second.IsCompleted);
+        Assert.Equal(RedeemOutcome.AlreadyRedeemed, await second);
+        Assert.Equal(2, store.InlineRedeems);
+        Assert.Equal(2, store.RedeemTransactions);
+
+        // Committed durably on the kept connection: another connection, and a store opened afresh, see it.
+        Assert.Equal(1, _temp.Scalar<long>("SELECT count(*) FROM grant_uses WHERE jti = 'g1' AND redeemed_at IS NOT NULL"));
+        store.Dispose();
+        using var reopened = new SqliteGrantStore(_temp.DatabasePath);
+        Assert.Equal(new GrantStatus(T0, null), await reopened.GetStatusAsync("g1"));
+    }
+
+    [Fact]
+    public async Task AFailedInlineTransaction_FailsItsRedeem_AndTheNextStartsOnAFreshConnection()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g1")));   // the connection is open now
+
+        _temp.Exec("ALTER TABLE grant_uses RENAME TO grant_uses_gone");
+        var failed = store.RedeemAsync(Redemption("g2"));
+        var ex = await Assert.ThrowsAsync<AuditStoreException>(() => failed.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StoreCodes.Unavailable, ex.Code);
+        _temp.Exec("ALTER TABLE grant_uses_gone RENAME TO grant_uses");
+
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g3")).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True((await store.GetStatusAsync("g2")).IsUnused);
+        Assert.Equal(2, store.RedeemTransactions);
+    }
+
+    [Fact]
+    public async Task ManyConcurrentRedeems_OfOneStore_RedeemEachGrantOnce()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        // 400 callers at once, 200 grants each asked twice: exactly one of each pair redeems, whether a caller commits
+        // inline or a store thread commits what queued behind it (how many do which depends on the machine's timing;
+        // RedeemsThatWaitTogether_… makes them queue).
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 400).Select(i => Task.Run(() => store.RedeemAsync(Redemption($"g{i % 200}")))))
+            .WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(200, outcomes.Count(o => o == RedeemOutcome.Redeemed));
+        Assert.Equal(200, outcomes.Count(o => o == RedeemOutcome.AlreadyRedeemed));
+        Assert.Equal(200, _temp.Scalar<long>("SELECT count(*) FROM grant_uses WHERE redeemed_at IS NOT NULL"));
+        Assert.InRange(store.InlineRedeems, 1, store.RedeemTransactions);
+    }
+
+    [Fact]
+    public async Task ARedeemAfterDispose_StillCommits_OnAConnectionOfItsOwn()
+    {
+        var store = new SqliteGrantStore(_temp.DatabasePath);
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g1")));
+        store.Dispose();
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g2")));
+        store.Dispose();
+        Assert.Equal(2, _temp.Scalar<long>("SELECT count(*) FROM grant_uses WHERE redeemed_at IS NOT NULL"));
     }
 
     [Fact]
