@@ -6,9 +6,9 @@ namespace DeployGate.Audit.Grants;
 
 /// <summary>Grant redemptions and revocations in SQLite (SPEC §9): the table <c>grant_uses</c> in the
 /// <b>same database file</b> as the audit log (one file to back up; its own schema component <c>grants</c>).
-/// Each write is one <c>BEGIN IMMEDIATE</c> transaction with <c>synchronous=FULL</c>, so a redemption is
-/// atomic across threads and across processes sharing the file (SQLite's write lock serializes them; the
-/// row is read and written under it), and durable before the caller answers.</summary>
+/// Each write is made in a <c>BEGIN IMMEDIATE</c> transaction with <c>synchronous=FULL</c> (writes that wait
+/// together share one), so a redemption is atomic across threads and across processes sharing the file (SQLite's write
+/// lock serializes them; the row is read and written under it), and durable before the caller answers.</summary>
 public sealed class SqliteGrantStore : IGrantStore, IDisposable
 {
     /// <summary>A grant lives at most this long (<c>Grants:Ttl</c> max), so a revocation row whose grant is
@@ -40,20 +40,21 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     private readonly string _connectionString;
     private readonly FileWriteLock _writeLock;   // shared with the audit writer on the same file
 
-    /// <summary>Most redemptions in one transaction.</summary>
-    internal const int MaxRedeemBatch = 256;
+    /// <summary>Most redemptions and revocations in one transaction.</summary>
+    internal const int MaxWriteBatch = 256;
 
     private const int BusyTimeoutMs = 10_000;   // the drainer waits this long for SQLite's write lock (the audit writer's too)
 
-    // Redemptions waiting for the next transaction, and whether a drainer owns them; guarded by _redeemGate. The
-    // drainer is a store thread, or a caller redeeming inline (TryRedeemInline); only the drainer touches _statements.
-    private readonly Lock _redeemGate = new();
-    private List<PendingRedeem> _redeems = [];
-    private bool _redeeming;
+    // Redemptions and revocations waiting for the next transaction, in the order asked, and whether a drainer owns
+    // them; guarded by _gate. The drainer is a store thread, or a caller writing inline (TryWriteInline); only the
+    // drainer touches _statements.
+    private readonly Lock _gate = new();
+    private List<PendingWrite> _writes = [];
+    private bool _draining;
     private bool _disposed;   // then each drain closes the connection it opened
-    private long _redeemTransactions;
-    private long _inlineRedeems;
-    private RedeemStatements? _statements;
+    private long _writeTransactions;
+    private long _inlineTransactions;
+    private GrantStatements? _statements;
 
     /// <param name="databasePath">The SQLite file (normally the audit log's); created when missing.</param>
     /// <exception cref="AuditStoreException">DG5006 unusable path, DG5005 newer schema, DG5001 cannot open.</exception>
@@ -114,49 +115,66 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     public static SqliteGrantStore Open(string location) => new(SqliteDecisionLog.ResolvePath(location));
 
     /// <inheritdoc />
-    /// <remarks>Group commit: the redemptions waiting while one transaction runs go together into the next, one
-    /// <c>BEGIN IMMEDIATE</c> and one <c>fsync</c> for all of them, each still read and written under the write lock and
-    /// in the order asked (a second redemption of one grant in the same transaction sees the first). A failed
-    /// transaction fails every redemption in it, and none of them is kept. A token cancelled before its redemption is
-    /// taken into a transaction cancels it, and it is not made. A redemption that finds nobody redeeming, the file's
-    /// turn free and SQLite's lock free is committed on the caller's thread before this returns (no hand-off to a
-    /// store thread and back); otherwise a store thread commits it, waiting for what holds the locks.</remarks>
+    /// <remarks>Group commit: the redemptions and revocations waiting while one transaction runs go together into the
+    /// next, one <c>BEGIN IMMEDIATE</c> and one <c>fsync</c> for all of them, each still read and written under the
+    /// write lock and in the order asked (a second redemption of one grant in the same transaction sees the first, and a
+    /// revocation asked before it). A failed transaction fails every write in it, and none of them is kept. A token
+    /// cancelled before its write is taken into a transaction cancels it, and it is not made. A write that finds nobody
+    /// writing, the file's turn free and SQLite's lock free is committed on the caller's thread before this returns (no
+    /// hand-off to a store thread and back); otherwise a store thread commits it, waiting for what holds the locks.</remarks>
     public Task<RedeemOutcome> RedeemAsync(GrantRedemption redemption, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(redemption);
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<RedeemOutcome>(cancellationToken);
         var pending = new PendingRedeem(redemption, cancellationToken);
-        bool start;
-        lock (_redeemGate)
-        {
-            _redeems.Add(pending);
-            start = !_redeeming;
-            _redeeming = true;
-        }
-        if (start && !TryRedeemInline()) HandOn();
+        Enqueue(pending);
         return pending.Done.Task;
     }
 
-    /// <summary>Transactions of redemptions committed so far (test hook: with group commit, fewer than redemptions).</summary>
-    internal long RedeemTransactions => Interlocked.Read(ref _redeemTransactions);
+    /// <inheritdoc />
+    /// <remarks>Committed as redemptions are (<see cref="RedeemAsync"/>): grouped with what waits, or on the caller's
+    /// thread when nothing is in the way.</remarks>
+    public Task RevokeAsync(GrantRevocation revocation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(revocation);
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
+        var pending = new PendingRevoke(revocation, cancellationToken);
+        Enqueue(pending);
+        return pending.Done.Task;
+    }
 
-    /// <summary>Transactions committed on a caller's thread (test hook).</summary>
-    internal long InlineRedeems => Interlocked.Read(ref _inlineRedeems);
+    /// <summary>Write transactions committed so far (test hook: with group commit, fewer than writes).</summary>
+    internal long WriteTransactions => Interlocked.Read(ref _writeTransactions);
+
+    /// <summary>Write transactions committed on a caller's thread (test hook).</summary>
+    internal long InlineTransactions => Interlocked.Read(ref _inlineTransactions);
+
+    private void Enqueue(PendingWrite pending)
+    {
+        bool start;
+        lock (_gate)
+        {
+            _writes.Add(pending);
+            start = !_draining;
+            _draining = true;
+        }
+        if (start && !TryWriteInline()) HandOn();
+    }
 
     /// <summary>The drainer hands what waits to a store thread, which drains until nothing does (every caller's, so no
     /// one caller's token).</summary>
-    private void HandOn() => _ = StoreWork.Run(DrainRedeems, CancellationToken.None);
+    private void HandOn() => _ = StoreWork.Run(DrainWrites, CancellationToken.None);
 
     /// <summary>On the caller's thread, as the drainer: one transaction of what waits, when the file's turn and SQLite's
     /// write lock are both free at once (another store on the file, or another process, holds them otherwise); then
     /// whatever arrived meanwhile goes to a store thread. False, having done nothing, when a lock was taken or the
     /// connection could not be opened (the store thread then waits, or reports the failure).</summary>
-    private bool TryRedeemInline()
+    private bool TryWriteInline()
     {
         if (!_writeLock.TryEnter(out var turn)) return false;
         using (turn)
         {
-            RedeemStatements statements;
+            GrantStatements statements;
             try
             {
                 statements = Statements();
@@ -167,17 +185,17 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
                 CloseStatements();
                 return false;
             }
-            RedeemBatch(statements, TakeBatch(), begun: true);
+            WriteBatch(statements, TakeBatch(), begun: true);
         }
-        Interlocked.Increment(ref _inlineRedeems);
+        Interlocked.Increment(ref _inlineTransactions);
         if (!Release()) HandOn();
         return true;
     }
 
-    /// <summary>On a store thread: one transaction after another until no redemption waits.</summary>
-    private int DrainRedeems()
+    /// <summary>On a store thread: one transaction after another until no write waits.</summary>
+    private int DrainWrites()
     {
-        List<PendingRedeem>? batch = null;
+        List<PendingWrite>? batch = null;
         try
         {
             do
@@ -186,7 +204,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
                 if (batch.Count > 0)
                 {
                     using var turn = _writeLock.Enter();
-                    RedeemBatch(null, batch, begun: false);
+                    WriteBatch(null, batch, begun: false);
                 }
                 batch = null;
             }
@@ -195,39 +213,39 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         }
         catch (Exception ex)
         {
-            // RedeemBatch completes its batch whatever happens, so this is a bug; still, no caller may hang or succeed.
-            List<PendingRedeem> left;
-            lock (_redeemGate)
+            // WriteBatch completes its batch whatever happens, so this is a bug; still, no caller may hang or succeed.
+            List<PendingWrite> left;
+            lock (_gate)
             {
-                left = _redeems;
-                _redeems = [];
-                _redeeming = false;
+                left = _writes;
+                _writes = [];
+                _draining = false;
             }
-            foreach (var p in batch ?? []) p.Done.TrySetException(ex);
-            foreach (var p in left) p.Done.TrySetException(ex);
+            foreach (var p in batch ?? []) p.Fail(ex);
+            foreach (var p in left) p.Fail(ex);
             throw;
         }
     }
 
-    /// <summary>The drainer: the next batch of what waits (at most <see cref="MaxRedeemBatch"/>), without the redemptions
-    /// whose token was cancelled (those are cancelled now, and never made).</summary>
-    private List<PendingRedeem> TakeBatch()
+    /// <summary>The drainer: the next batch of what waits (at most <see cref="MaxWriteBatch"/>), without the writes whose
+    /// token was cancelled (those are cancelled now, and never made).</summary>
+    private List<PendingWrite> TakeBatch()
     {
-        List<PendingRedeem> batch;
-        lock (_redeemGate)
+        List<PendingWrite> batch;
+        lock (_gate)
         {
-            if (_redeems.Count <= MaxRedeemBatch)
+            if (_writes.Count <= MaxWriteBatch)
             {
-                batch = _redeems;
-                _redeems = [];
+                batch = _writes;
+                _writes = [];
             }
             else
             {
-                batch = _redeems.GetRange(0, MaxRedeemBatch);
-                _redeems.RemoveRange(0, MaxRedeemBatch);
+                batch = _writes.GetRange(0, MaxWriteBatch);
+                _writes.RemoveRange(0, MaxWriteBatch);
             }
         }
-        batch.RemoveAll(p => p.Token.IsCancellationRequested && p.Done.TrySetCanceled(p.Token));
+        batch.RemoveAll(p => p.Token.IsCancellationRequested && p.TryCancel());
         return batch;
     }
 
@@ -235,17 +253,17 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     /// connection is closed by the drainer that leaves.</summary>
     private bool Release()
     {
-        lock (_redeemGate)
+        lock (_gate)
         {
-            if (_redeems.Count > 0) return false;
-            _redeeming = false;
+            if (_writes.Count > 0) return false;
+            _draining = false;
             if (_disposed) CloseStatements();
             return true;
         }
     }
 
-    /// <summary>The drainer's statements, opened when there are none (at the first redemption, and after a failure).</summary>
-    private RedeemStatements Statements() => _statements ??= RedeemStatements.Open(_connectionString, BusyTimeoutMs);
+    /// <summary>The drainer's statements, opened when there are none (at the first write, and after a failure).</summary>
+    private GrantStatements Statements() => _statements ??= GrantStatements.Open(_connectionString, BusyTimeoutMs);
 
     private void CloseStatements()
     {
@@ -254,24 +272,23 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     }
 
     /// <summary>The drainer, holding the file's turn: one transaction for <paramref name="batch"/> (already begun on
-    /// <paramref name="statements"/> when <paramref name="begun"/>), then each redemption completed with its outcome.
+    /// <paramref name="statements"/> when <paramref name="begun"/>), each write in the order asked, then each completed.
     /// A failure fails every one of them (nothing of the transaction is kept) and closes the connection, so the next
     /// transaction starts on a fresh one.</summary>
-    private void RedeemBatch(RedeemStatements? statements, List<PendingRedeem> batch, bool begun)
+    private void WriteBatch(GrantStatements? statements, List<PendingWrite> batch, bool begun)
     {
         if (batch.Count == 0)
         {
             if (begun) statements!.TryRollback();   // every one was cancelled: nothing to commit
             return;
         }
-        var outcomes = new RedeemOutcome[batch.Count];
         try
         {
             statements ??= Statements();
             if (!begun) statements.Begin();
             try
             {
-                for (var i = 0; i < batch.Count; i++) outcomes[i] = statements.RedeemOne(batch[i].Redemption);
+                foreach (var p in batch) p.Write(statements);
                 statements.Commit();
             }
             catch
@@ -283,47 +300,65 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         catch (Exception ex)
         {
             CloseStatements();
-            var failure = ex is SqliteException sqlite
-                ? new AuditStoreException(StoreCodes.Unavailable, $"grant store `{DatabasePath}` cannot redeem: {OneLine(sqlite.Message)}", sqlite)
-                : ex;
-            foreach (var p in batch) p.Done.TrySetException(failure);   // nothing of the transaction was kept
+            foreach (var p in batch) p.Fail(ex is SqliteException sqlite ? StoreFailure(sqlite, p.What) : ex);   // nothing was kept
             return;
         }
-        Interlocked.Increment(ref _redeemTransactions);
-        for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(outcomes[i]);
+        Interlocked.Increment(ref _writeTransactions);
+        foreach (var p in batch) p.Complete();
     }
 
-    private sealed class PendingRedeem(GrantRedemption redemption, CancellationToken token)
-    {
-        public GrantRedemption Redemption { get; } = redemption;
+    private AuditStoreException StoreFailure(SqliteException ex, string what) =>
+        new(StoreCodes.Unavailable, $"grant store `{DatabasePath}` cannot {what}: {OneLine(ex.Message)}", ex);
 
+    /// <summary>A redemption or revocation waiting for its transaction.</summary>
+    private abstract class PendingWrite(CancellationToken token)
+    {
         public CancellationToken Token { get; } = token;
 
-        public TaskCompletionSource<RedeemOutcome> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>The verb of a failure's message: "cannot redeem".</summary>
+        public abstract string What { get; }
+
+        /// <summary>Inside the drainer's transaction.</summary>
+        public abstract void Write(GrantStatements statements);
+
+        /// <summary>After the commit: the caller's task gets what <see cref="Write"/> found.</summary>
+        public abstract void Complete();
+
+        public abstract void Fail(Exception ex);
+
+        public abstract bool TryCancel();
     }
 
-    /// <inheritdoc />
-    public Task RevokeAsync(GrantRevocation revocation, CancellationToken cancellationToken = default)
+    private sealed class PendingRedeem(GrantRedemption redemption, CancellationToken token) : PendingWrite(token)
     {
-        ArgumentNullException.ThrowIfNull(revocation);
-        return StoreWork.Run(() => Write(connection =>
-        {
-            using var command = connection.CreateCommand();
-            // A row created by a revocation does not know the grant's exp; the grant was issued before it was
-            // revoked, so it expires within MaxGrantLifetime of the revocation.
-            command.CommandText = """
-                INSERT INTO grant_uses (jti, repository, run_id, expires_at, revoked_at)
-                VALUES ($jti, $repository, $run_id, $expires_at, $at)
-                ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at WHERE grant_uses.revoked_at IS NULL
-                """;
-            command.Parameters.AddWithValue("$jti", revocation.Jti);
-            command.Parameters.AddWithValue("$repository", revocation.Repository);
-            command.Parameters.AddWithValue("$run_id", revocation.RunId);
-            command.Parameters.AddWithValue("$expires_at", StoreTime.Format(revocation.RevokedAt + MaxGrantLifetime));
-            command.Parameters.AddWithValue("$at", StoreTime.Format(revocation.RevokedAt));
-            command.ExecuteNonQuery();
-            return 0;
-        }, "revoke", writes: true), cancellationToken);
+        private RedeemOutcome _outcome;
+
+        public TaskCompletionSource<RedeemOutcome> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override string What => "redeem";
+
+        public override void Write(GrantStatements statements) => _outcome = statements.RedeemOne(redemption);
+
+        public override void Complete() => Done.TrySetResult(_outcome);
+
+        public override void Fail(Exception ex) => Done.TrySetException(ex);
+
+        public override bool TryCancel() => Done.TrySetCanceled(Token);
+    }
+
+    private sealed class PendingRevoke(GrantRevocation revocation, CancellationToken token) : PendingWrite(token)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override string What => "revoke";
+
+        public override void Write(GrantStatements statements) => statements.RevokeOne(revocation);
+
+        public override void Complete() => Done.TrySetResult();
+
+        public override void Fail(Exception ex) => Done.TrySetException(ex);
+
+        public override bool TryCancel() => Done.TrySetCanceled(Token);
     }
 
     /// <inheritdoc />
@@ -351,14 +386,14 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
             return command.ExecuteNonQuery();
         }, "purge", writes: true), cancellationToken);
 
-    /// <summary>Closes the redemption connection (now, or when the redemption running ends) and the pooled connections
-    /// to the file. A redemption asked after this opens a connection for its drain and closes it again.</summary>
+    /// <summary>Closes the writer connection (now, or when the transaction running ends) and the pooled connections
+    /// to the file. A write asked after this opens a connection for its drain and closes it again.</summary>
     public void Dispose()
     {
-        lock (_redeemGate)
+        lock (_gate)
         {
             _disposed = true;
-            if (!_redeeming) CloseStatements();
+            if (!_draining) CloseStatements();
         }
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);

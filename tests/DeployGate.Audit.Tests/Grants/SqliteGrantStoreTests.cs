@@ -96,7 +96,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
             commit.ExecuteNonQuery();
         }
         Assert.Equal(RedeemOutcome.AlreadyRedeemed, await redeem.WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(0, store.InlineRedeems);
+        Assert.Equal(0, store.InlineTransactions);
     }
 
     [Fact]
@@ -110,8 +110,8 @@ public sealed class SqliteGrantStoreTests : IDisposable
         var second = store.RedeemAsync(Redemption("g1", T0.AddSeconds(1)));
         Assert.True(second.IsCompleted);
         Assert.Equal(RedeemOutcome.AlreadyRedeemed, await second);
-        Assert.Equal(2, store.InlineRedeems);
-        Assert.Equal(2, store.RedeemTransactions);
+        Assert.Equal(2, store.InlineTransactions);
+        Assert.Equal(2, store.WriteTransactions);
 
         // Committed durably on the kept connection: another connection, and a store opened afresh, see it.
         Assert.Equal(1, _temp.Scalar<long>("SELECT count(*) FROM grant_uses WHERE jti = 'g1' AND redeemed_at IS NOT NULL"));
@@ -134,7 +134,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
 
         Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g3")).WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.True((await store.GetStatusAsync("g2")).IsUnused);
-        Assert.Equal(2, store.RedeemTransactions);
+        Assert.Equal(2, store.WriteTransactions);
     }
 
     [Fact]
@@ -149,7 +149,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
         Assert.Equal(200, outcomes.Count(o => o == RedeemOutcome.Redeemed));
         Assert.Equal(200, outcomes.Count(o => o == RedeemOutcome.AlreadyRedeemed));
         Assert.Equal(200, _temp.Scalar<long>("SELECT count(*) FROM grant_uses WHERE redeemed_at IS NOT NULL"));
-        Assert.InRange(store.InlineRedeems, 1, store.RedeemTransactions);
+        Assert.InRange(store.InlineTransactions, 1, store.WriteTransactions);
     }
 
     [Fact]
@@ -169,7 +169,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
         using var store = new SqliteGrantStore(_temp.DatabasePath);
         await store.RevokeAsync(new GrantRevocation("revoked", "acme/web", "4242", T0));
         var writeLock = FileWriteLock.For(store.DatabasePath);
-        var before = store.RedeemTransactions;
+        var before = store.WriteTransactions;
         Task<RedeemOutcome> first;
         var rest = new List<Task<RedeemOutcome>>();
         using (writeLock.Enter())
@@ -184,10 +184,71 @@ public sealed class SqliteGrantStoreTests : IDisposable
         }
         Assert.Equal(RedeemOutcome.Redeemed, await first.WaitAsync(TimeSpan.FromSeconds(30)));
         var outcomes = await Task.WhenAll(rest).WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(2, store.RedeemTransactions - before);   // the first alone, then the 64 that waited together
+        Assert.Equal(2, store.WriteTransactions - before);   // the first alone, then the 64 that waited together
         Assert.All(outcomes[..60], o => Assert.Equal(RedeemOutcome.Redeemed, o));
         Assert.Equal([RedeemOutcome.Redeemed, RedeemOutcome.AlreadyRedeemed, RedeemOutcome.Revoked, RedeemOutcome.AlreadyRedeemed], outcomes[60..]);
         Assert.Equal(new GrantStatus(T0, null), await store.GetStatusAsync("twice"));   // the first of the two is the one kept
+    }
+
+    [Fact]
+    public async Task ALoneRevoke_IsCommittedOnTheCallersThread_BeforeTheCallReturns()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+
+        var revoke = store.RevokeAsync(new GrantRevocation("g1", "acme/web", "4242", T0));
+        Assert.True(revoke.IsCompleted, "a revoke with nothing in its way is done when the call returns");
+        await revoke;
+        Assert.Equal(1, store.InlineTransactions);
+        Assert.Equal(1, _temp.Scalar<long>("SELECT count(*) FROM grant_uses WHERE jti = 'g1' AND revoked_at IS NOT NULL"));
+    }
+
+    [Fact]
+    public async Task RevokesAndRedeemsThatWaitTogether_CommitInOneTransaction_InTheOrderAsked()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        var writeLock = FileWriteLock.For(store.DatabasePath);
+        using var cancel = new CancellationTokenSource();
+        var before = store.WriteTransactions;
+        Task<RedeemOutcome> lead, redeemAfterRevoke, redeemBeforeRevoke, redeemOfCancelled;
+        Task revokeA, revokeB, revokeC1, revokeC2, cancelled;
+        using (writeLock.Enter())
+        {
+            lead = store.RedeemAsync(Redemption("lead"));
+            await TestWait.UntilAsync(() => writeLock.Queued == 2);   // its transaction waits for the turn; the rest queue
+            revokeA = store.RevokeAsync(new GrantRevocation("a", "acme/web", "4242", T0));
+            redeemAfterRevoke = store.RedeemAsync(Redemption("a"));
+            redeemBeforeRevoke = store.RedeemAsync(Redemption("b"));
+            revokeB = store.RevokeAsync(new GrantRevocation("b", "acme/web", "4242", T0.AddMinutes(1)));
+            revokeC1 = store.RevokeAsync(new GrantRevocation("c", "acme/web", "4242", T0));
+            revokeC2 = store.RevokeAsync(new GrantRevocation("c", "acme/web", "4242", T0.AddMinutes(5)));
+            cancelled = store.RevokeAsync(new GrantRevocation("d", "acme/web", "4242", T0), cancel.Token);
+            redeemOfCancelled = store.RedeemAsync(Redemption("d"));
+            await cancel.CancelAsync();
+        }
+        Assert.Equal(RedeemOutcome.Redeemed, await lead.WaitAsync(TimeSpan.FromSeconds(30)));
+        await Task.WhenAll(revokeA, revokeB, revokeC1, revokeC2).WaitAsync(TimeSpan.FromSeconds(30));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(RedeemOutcome.Revoked, await redeemAfterRevoke);
+        Assert.Equal(RedeemOutcome.Redeemed, await redeemBeforeRevoke);
+        Assert.Equal(RedeemOutcome.Redeemed, await redeemOfCancelled);   // the revocation cancelled before its transaction was not made
+        Assert.Equal(2, store.WriteTransactions - before);   // the lead alone, then the eight that waited together
+        Assert.Equal(new GrantStatus(T0, T0.AddMinutes(1)), await store.GetStatusAsync("b"));
+        Assert.Equal(new GrantStatus(null, T0), await store.GetStatusAsync("c"));   // the first revocation's instant is kept
+    }
+
+    [Fact]
+    public async Task AFailedTransaction_FailsTheRevokesInIt_WithTheStoresError()
+    {
+        using var store = new SqliteGrantStore(_temp.DatabasePath);
+        Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g1")));
+        _temp.Exec("ALTER TABLE grant_uses RENAME TO grant_uses_gone");
+        var ex = await Assert.ThrowsAsync<AuditStoreException>(() => store.RevokeAsync(new GrantRevocation("g1", "acme/web", "4242", T0)).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StoreCodes.Unavailable, ex.Code);
+        Assert.Contains("cannot revoke", ex.Message, StringComparison.Ordinal);
+        _temp.Exec("ALTER TABLE grant_uses_gone RENAME TO grant_uses");
+        Assert.Equal(new GrantStatus(T0, null), await store.GetStatusAsync("g1"));
+        await store.RevokeAsync(new GrantRevocation("g1", "acme/web", "4242", T0.AddMinutes(1))).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(new GrantStatus(T0, T0.AddMinutes(1)), await store.GetStatusAsync("g1"));
     }
 
     [Fact]

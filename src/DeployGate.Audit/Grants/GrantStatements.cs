@@ -4,11 +4,12 @@ using SQLitePCL;
 
 namespace DeployGate.Audit.Grants;
 
-/// <summary>The redemption drainer's connection and statements (begin, commit, rollback, read a grant's row, redeem it),
-/// opened at the first redemption and kept, as the audit writer's are (<see cref="Sqlite.WriterStatements"/>). Per
-/// transaction a pooled connection used to be opened, its <c>synchronous</c> pragma run and both statements prepared
-/// again. Only the drainer, one thread at a time, uses an instance; errors surface as <see cref="SqliteException"/>.</summary>
-internal sealed class RedeemStatements : TransactionStatements
+/// <summary>The grant store's writer connection and statements (begin, commit, rollback, read a grant's row, redeem it,
+/// revoke it), opened at the first redemption or revocation and kept, as the audit writer's are
+/// (<see cref="Sqlite.WriterStatements"/>). Per transaction a pooled connection used to be opened, its
+/// <c>synchronous</c> pragma run and its statements prepared again. Only the drainer, one thread at a time, uses an
+/// instance; errors surface as <see cref="SqliteException"/>.</summary>
+internal sealed class GrantStatements : TransactionStatements
 {
     private const string Redeem = """
         INSERT INTO grant_uses (jti, decision_id, repository, run_id, expires_at, redeemed_at)
@@ -18,17 +19,27 @@ internal sealed class RedeemStatements : TransactionStatements
         WHERE grant_uses.redeemed_at IS NULL AND grant_uses.revoked_at IS NULL
         """;
 
+    // A row created by a revocation does not know the grant's exp; the grant was issued before it was revoked, so it
+    // expires within MaxGrantLifetime of the revocation (?4). The first revocation's instant is kept.
+    private const string Revoke = """
+        INSERT INTO grant_uses (jti, repository, run_id, expires_at, revoked_at)
+        VALUES (?1, ?2, ?3, ?4, ?5)
+        ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at WHERE grant_uses.revoked_at IS NULL
+        """;
+
     private readonly SqliteConnection _connection;
     private readonly sqlite3_stmt _read;
     private readonly sqlite3_stmt _redeem;
+    private readonly sqlite3_stmt _revoke;
 
-    private RedeemStatements(SqliteConnection connection) : base(connection.Handle!)
+    private GrantStatements(SqliteConnection connection) : base(connection.Handle!)
     {
         _connection = connection;
         try
         {
             _read = Prepare("SELECT redeemed_at IS NOT NULL, revoked_at IS NOT NULL FROM grant_uses WHERE jti = ?1");
             _redeem = Prepare(Redeem);
+            _revoke = Prepare(Revoke);
         }
         catch
         {
@@ -40,7 +51,7 @@ internal sealed class RedeemStatements : TransactionStatements
     /// <summary>Opens <paramref name="connectionString"/> with <c>synchronous=FULL</c> (the WAL is synced at every
     /// commit, so a redemption survives a crash once it was answered) and SQLite's busy timeout at
     /// <paramref name="busyTimeoutMs"/>, and prepares the statements on it.</summary>
-    public static RedeemStatements Open(string connectionString, int busyTimeoutMs)
+    public static GrantStatements Open(string connectionString, int busyTimeoutMs)
     {
         var connection = new SqliteConnection(connectionString);
         try
@@ -52,7 +63,7 @@ internal sealed class RedeemStatements : TransactionStatements
                 pragma.ExecuteNonQuery();
             }
             SqliteException.ThrowExceptionForRC(raw.sqlite3_busy_timeout(connection.Handle, busyTimeoutMs), connection.Handle);
-            return new RedeemStatements(connection);
+            return new GrantStatements(connection);
         }
         catch
         {
@@ -101,6 +112,24 @@ internal sealed class RedeemStatements : TransactionStatements
         {
             raw.sqlite3_reset(_redeem);
             raw.sqlite3_clear_bindings(_redeem);
+        }
+    }
+
+    /// <summary>Inside a transaction: marks the grant revoked (a row of its own when it was never redeemed).</summary>
+    public void RevokeOne(GrantRevocation revocation)
+    {
+        try
+        {
+            Check(raw.sqlite3_bind_text(_revoke, 1, revocation.Jti));
+            Check(raw.sqlite3_bind_text(_revoke, 2, revocation.Repository));
+            Check(raw.sqlite3_bind_text(_revoke, 3, revocation.RunId));
+            Check(raw.sqlite3_bind_text(_revoke, 4, StoreTime.Format(revocation.RevokedAt + SqliteGrantStore.MaxGrantLifetime)));
+            Check(raw.sqlite3_bind_text(_revoke, 5, StoreTime.Format(revocation.RevokedAt)));
+            Run(_revoke);
+        }
+        finally
+        {
+            raw.sqlite3_clear_bindings(_revoke);
         }
     }
 
