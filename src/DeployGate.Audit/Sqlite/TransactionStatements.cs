@@ -5,8 +5,8 @@ namespace DeployGate.Audit.Sqlite;
 
 /// <summary>A writer's transaction statements (<c>BEGIN IMMEDIATE</c>, <c>COMMIT</c>, <c>ROLLBACK</c>) and the
 /// statements of its own that a subclass prepares, all prepared once on a connection's handle and stepped through
-/// SQLite's API directly. Shared by the audit writer (<see cref="WriterStatements"/>) and the grant store's redemptions
-/// (<see cref="Grants.RedeemStatements"/>). Only one thread at a time uses an instance; errors surface as
+/// SQLite's API directly. Shared by the audit writer (<see cref="WriterStatements"/>) and the grant store
+/// (<see cref="Grants.GrantStatements"/>). Only one thread at a time uses an instance; errors surface as
 /// <see cref="SqliteException"/>.</summary>
 internal abstract class TransactionStatements : IDisposable
 {
