@@ -185,9 +185,8 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
                 CloseStatements();
                 return false;
             }
-            WriteBatch(statements, TakeBatch(), begun: true);
+            if (WriteBatch(statements, TakeBatch(), begun: true)) Interlocked.Increment(ref _inlineTransactions);
         }
-        Interlocked.Increment(ref _inlineTransactions);
         if (!Release()) HandOn();
         return true;
     }
@@ -274,13 +273,13 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     /// <summary>The drainer, holding the file's turn: one transaction for <paramref name="batch"/> (already begun on
     /// <paramref name="statements"/> when <paramref name="begun"/>), each write in the order asked, then each completed.
     /// A failure fails every one of them (nothing of the transaction is kept) and closes the connection, so the next
-    /// transaction starts on a fresh one.</summary>
-    private void WriteBatch(GrantStatements? statements, List<PendingWrite> batch, bool begun)
+    /// transaction starts on a fresh one. True when a transaction was committed.</summary>
+    private bool WriteBatch(GrantStatements? statements, List<PendingWrite> batch, bool begun)
     {
         if (batch.Count == 0)
         {
             if (begun) statements!.TryRollback();   // every one was cancelled: nothing to commit
-            return;
+            return false;
         }
         try
         {
@@ -301,10 +300,11 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         {
             CloseStatements();
             foreach (var p in batch) p.Fail(ex is SqliteException sqlite ? StoreFailure(sqlite, p.What) : ex);   // nothing was kept
-            return;
+            return false;
         }
         Interlocked.Increment(ref _writeTransactions);
         foreach (var p in batch) p.Complete();
+        return true;
     }
 
     private AuditStoreException StoreFailure(SqliteException ex, string what) =>

@@ -135,6 +135,7 @@ public sealed class SqliteGrantStoreTests : IDisposable
         Assert.Equal(RedeemOutcome.Redeemed, await store.RedeemAsync(Redemption("g3")).WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.True((await store.GetStatusAsync("g2")).IsUnused);
         Assert.Equal(2, store.WriteTransactions);
+        Assert.Equal(2, store.InlineTransactions);   // the failed one is not counted
     }
 
     [Fact]
