@@ -102,6 +102,32 @@ public sealed class FirstStartTests
         Assert.Equal("outside window `in-the-gap` (Europe/Berlin); next opens 2026-04-05T02:00:00+02:00", TestSupport.CheckOf(empty, "window").Message);
     }
 
+    /// <summary>A cron occurrence in the spring-forward gap (02:30 on 2026-03-29 in Berlin) opens at the first instant
+    /// after it, 03:00 CEST: the same instant whose wall time is 03:00. Asked from exactly that instant, the walk must
+    /// start before its wall time to find the 02:30 occurrence (the slack), and asked a tick before, too.</summary>
+    [Fact]
+    public void CronSet_OccurrenceInTheGap_IsFoundFromTheInstantItOpensAt()
+    {
+        var env = TestSupport.Compile("""
+            version: 1
+            timezone: Europe/Berlin
+            identities: { any: { repository: "**" } }
+            roles: { r: { members: [any] } }
+            windows:
+              half-past-two: { schedule: "30 2 * * *", duration: 30m }
+            environments:
+              e: { deploy: { roles: [r], windows: [half-past-two] } }
+            """).FindEnvironment("e")!;
+        var set = env.Deploy!.Windows[0].Set;
+        var opens = TestSupport.At("2026-03-29T01:00:00Z");
+        foreach (var t in new[] { opens - TimeSpan.FromTicks(1), opens })
+        {
+            Assert.Equal(opens, set.FirstStart(t, t + TimeSpan.FromDays(1)));
+            Assert.Equal(Oracle(set, t, t + TimeSpan.FromDays(1)), set.FirstStart(t, t + TimeSpan.FromDays(1)));
+        }
+        Assert.Equal(TestSupport.At("2026-03-30T00:30:00Z"), set.FirstStart(opens + TimeSpan.FromTicks(1), opens + TimeSpan.FromDays(2)));
+    }
+
     /// <summary>The least start in [t, before) of a non-empty interval the set lists for that span.</summary>
     private static DateTimeOffset? Oracle(ITimeSet set, DateTimeOffset t, DateTimeOffset before)
     {
