@@ -48,20 +48,13 @@ internal sealed class GrantStatements : TransactionStatements
         }
     }
 
-    /// <summary>Opens <paramref name="connectionString"/> with <c>synchronous=FULL</c> (the WAL is synced at every
-    /// commit, so a redemption survives a crash once it was answered) and SQLite's busy timeout at
-    /// <paramref name="busyTimeoutMs"/>, and prepares the statements on it.</summary>
-    public static GrantStatements Open(string connectionString, int busyTimeoutMs)
+    /// <summary>Takes <paramref name="connection"/> (open, with <c>synchronous=FULL</c>: the store's own connections
+    /// are), sets SQLite's busy timeout on it to <paramref name="busyTimeoutMs"/> and prepares the statements on it.
+    /// The instance owns the connection from then on; on a failure here it is closed.</summary>
+    public static GrantStatements On(SqliteConnection connection, int busyTimeoutMs)
     {
-        var connection = new SqliteConnection(connectionString);
         try
         {
-            connection.Open();
-            using (var pragma = connection.CreateCommand())
-            {
-                pragma.CommandText = "PRAGMA synchronous = FULL";
-                pragma.ExecuteNonQuery();
-            }
             SqliteException.ThrowExceptionForRC(raw.sqlite3_busy_timeout(connection.Handle, busyTimeoutMs), connection.Handle);
             return new GrantStatements(connection);
         }

@@ -262,7 +262,7 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
     }
 
     /// <summary>The drainer's statements, opened when there are none (at the first write, and after a failure).</summary>
-    private GrantStatements Statements() => _statements ??= GrantStatements.Open(_connectionString, BusyTimeoutMs);
+    private GrantStatements Statements() => _statements ??= GrantStatements.On(Open(), BusyTimeoutMs);
 
     private void CloseStatements()
     {
@@ -411,19 +411,28 @@ public sealed class SqliteGrantStore : IGrantStore, IDisposable
         }
         catch (SqliteException ex)
         {
-            throw new AuditStoreException(StoreCodes.Unavailable, $"grant store `{DatabasePath}` cannot {what}: {OneLine(ex.Message)}", ex);
+            throw StoreFailure(ex, what);
         }
     }
 
+    /// <summary>A connection to the file with <c>synchronous=FULL</c>: the WAL is synced at every commit, so a
+    /// redemption survives a crash once it was answered. Closed again when the pragma fails.</summary>
     private SqliteConnection Open()
     {
         var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        // FULL: the WAL is synced at every commit, so a redemption survives a crash once it was answered.
-        command.CommandText = "PRAGMA synchronous = FULL";
-        command.ExecuteNonQuery();
-        return connection;
+        try
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA synchronous = FULL";
+            command.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     private static DateTimeOffset Parse(string text) =>
