@@ -57,6 +57,9 @@ public static class ServerCodes
     /// <summary><c>GitHub:ReviewLease</c> is not a duration from 5 s to 1 h.</summary>
     public const string ReviewLeaseInvalid = "DG6017";
 
+    /// <summary><c>Policy:MaxAge</c> is not a duration from 0 to 1 h.</summary>
+    public const string PolicyMaxAgeInvalid = "DG6018";
+
     // --- Requests ---
 
     /// <summary>The body is not valid JSON or not a JSON object.</summary>

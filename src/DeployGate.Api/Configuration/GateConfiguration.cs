@@ -54,6 +54,7 @@ public sealed partial class GateConfiguration
             Source = (Get("Policy:Source") ?? "directory").ToLowerInvariant(),
             Directory = Get("Policy:Directory") ?? "policies",
         };
+        ReadDuration(configuration, "Policy:MaxAge", TimeSpan.Zero, TimeSpan.FromHours(1), v => policy.MaxAge = v, problems, ServerCodes.PolicyMaxAgeInvalid);
         var github = new GitHubOptions
         {
             ApiUrl = (Get("GitHub:ApiUrl") ?? "https://api.github.com").TrimEnd('/'),

@@ -45,6 +45,11 @@ public sealed class PolicyOptions
 
     /// <summary>Folder with <c>&lt;owner&gt;/&lt;repo&gt;.yml</c>. Default <c>./policies</c>.</summary>
     public string Directory { get; set; } = "policies";
+
+    /// <summary><c>Policy:MaxAge</c> (source <c>github</c>): how old a policy snapshot, checked against GitHub, may be
+    /// when a request uses it. Past half of it, a request starts a revalidation in the background; past all of it,
+    /// the request waits for one. Default 1 min, range 0..1 h; 0 revalidates on every request.</summary>
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary><c>GitHub:*</c> — the GitHub App used to read policies (and, later, review deployments).</summary>

@@ -51,7 +51,7 @@ internal sealed partial class AuthorizeHandler(
             return;
         }
 
-        var lookup = await policies.GetAsync(claims.Repository!, now, ct);
+        var lookup = await policies.GetAsync(claims.Repository!, now, revalidate: false, ct);
         Decision decision;
         try
         {

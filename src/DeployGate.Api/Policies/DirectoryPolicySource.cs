@@ -58,7 +58,8 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
         else _cache.Clear(); // a folder changed (renamed owner dir, …)
     }
 
-    public ValueTask<PolicyLookup> GetAsync(string repository, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>Every call checks the file (<paramref name="revalidate"/> changes nothing).</summary>
+    public ValueTask<PolicyLookup> GetAsync(string repository, DateTimeOffset now, bool revalidate, CancellationToken cancellationToken)
     {
         if (!_names.TryGetValue(repository, out var names))
         {

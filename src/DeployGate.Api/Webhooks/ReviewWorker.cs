@@ -140,7 +140,7 @@ internal sealed partial class ReviewWorker(
         }
 
         var claims = Claims(ev, target, run.Value!);
-        var lookup = await policies.GetAsync(ev.Repository, now, ct);
+        var lookup = await policies.GetAsync(ev.Repository, now, revalidate: true, ct);
         if (lookup.Unavailable)
         {
             await RetryOrGiveUpAsync(job, ev, target, claims, now, lookup.Code!, lookup.Message!, null, audit, ct, lookup.Ref);

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace DeployGate.Api.Webhooks;
 
 /// <summary><c>POST /api/github/webhook</c> (SPEC §6): verifies the signature over the raw body, answers
-/// <c>ping</c>, persists a review job per <c>deployment_protection_rule</c>/<c>requested</c> delivery and answers
+/// <c>ping</c>, expires the policy snapshot of a repository whose default branch was pushed to, persists a review job per <c>deployment_protection_rule</c>/<c>requested</c> delivery and answers
 /// 202 at once (GitHub allows 10 s and never retries); the worker decides later. 404 (DG4008) while no secret is
 /// configured; 401 (DG4007) for a missing or wrong signature, with nothing processed; 413 over 1 MiB; 204 for
 /// other events and actions.</summary>
@@ -60,6 +60,11 @@ internal sealed partial class WebhookEndpoint(GateConfiguration config, IService
             await context.Response.WriteAsync("""{"ok":true}""", ct);
             return;
         }
+        if (eventName == "push")
+        {
+            await HandlePushAsync(context, body, headers["X-GitHub-Delivery"].ToString(), ct);
+            return;
+        }
         if (eventName != "deployment_protection_rule" || ProtectionRuleEvent.ActionOf(body.Span) != "requested")
         {
             context.Response.StatusCode = StatusCodes.Status204NoContent;
@@ -103,6 +108,23 @@ internal sealed partial class WebhookEndpoint(GateConfiguration config, IService
         context.Response.StatusCode = StatusCodes.Status202Accepted;
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync($$"""{"delivery_id":"{{deliveryId}}","queued":{{(added ? "true" : "false")}}}""", ct);
+    }
+
+    /// <summary>A push to a repository's default branch may have changed its policy: the GitHub policy source's snapshot
+    /// of it is revalidated by the next request instead of being used until <c>Policy:MaxAge</c>. Pushes to other
+    /// branches change nothing (policy is read from the default branch only). 204 either way; 400 (DG4009) for a
+    /// payload without its ref or repository.</summary>
+    private async Task HandlePushAsync(HttpContext context, ReadOnlyMemory<byte> body, string deliveryId, CancellationToken ct)
+    {
+        var push = PushEvent.TryParse(body.Span, out var problem);
+        if (push is null)
+        {
+            Log.PayloadInvalid(logger, deliveryId, problem!);
+            await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, WebhookCodes.PayloadInvalid, problem!);
+            return;
+        }
+        if (push.ToDefaultBranch) services.GetService<GitHubPolicySource>()?.Expire(push.Repository);
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
     private static partial class Log

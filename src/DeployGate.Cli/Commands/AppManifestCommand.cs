@@ -46,6 +46,6 @@ internal static class AppManifestCommand
             ["deployments"] = "write",
             ["contents"] = "read",
         },
-        ["default_events"] = new JsonArray("deployment_protection_rule"),
+        ["default_events"] = new JsonArray("deployment_protection_rule", "push"),   // push: a policy edit expires its snapshot at once
     };
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using static DeployGate.GitHub.Webhooks.WebhookJson;
 
 namespace DeployGate.GitHub.Webhooks;
 
@@ -21,79 +22,46 @@ public sealed record ProtectionRuleEvent(
     /// <summary>Reads a payload. Returns null with a one-line reason when the JSON is unreadable or lacks
     /// <c>action</c>, <c>environment</c>, <c>deployment_callback_url</c>, <c>installation.id</c> or
     /// <c>repository.full_name</c>.</summary>
-    public static ProtectionRuleEvent? TryParse(ReadOnlySpan<byte> json, out string? problem)
+    public static ProtectionRuleEvent? TryParse(ReadOnlySpan<byte> json, out string? problem) => WebhookJson.Read(json, out problem, Read);
+
+    private static ProtectionRuleEvent? Read(JsonElement root, out string? problem)
     {
         problem = null;
-        try
+        var action = StringProperty(root, "action");
+        var environment = StringProperty(root, "environment");
+        var callback = StringProperty(root, "deployment_callback_url");
+        var installation = ObjectProperty(root, "installation") is { } i && i.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number && id.TryGetInt64(out var n) ? n : (long?)null;
+        var repository = ObjectProperty(root, "repository");
+        var fullName = repository is { } r ? StringProperty(r, "full_name") : null;
+        var missing = new List<string>();
+        if (action is null) missing.Add("`action`");
+        if (string.IsNullOrWhiteSpace(environment)) missing.Add("`environment`");
+        if (string.IsNullOrWhiteSpace(callback)) missing.Add("`deployment_callback_url`");
+        if (installation is null) missing.Add("`installation.id`");
+        if (string.IsNullOrWhiteSpace(fullName)) missing.Add("`repository.full_name`");
+        if (missing.Count > 0)
         {
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
-            using var doc = JsonDocument.ParseValue(ref reader);
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                problem = "payload is not a JSON object";
-                return null;
-            }
-            var action = String(root, "action");
-            var environment = String(root, "environment");
-            var callback = String(root, "deployment_callback_url");
-            var installation = Object(root, "installation") is { } i && i.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number && id.TryGetInt64(out var n) ? n : (long?)null;
-            var repository = Object(root, "repository");
-            var fullName = repository is { } r ? String(r, "full_name") : null;
-            var missing = new List<string>();
-            if (action is null) missing.Add("`action`");
-            if (string.IsNullOrWhiteSpace(environment)) missing.Add("`environment`");
-            if (string.IsNullOrWhiteSpace(callback)) missing.Add("`deployment_callback_url`");
-            if (installation is null) missing.Add("`installation.id`");
-            if (string.IsNullOrWhiteSpace(fullName)) missing.Add("`repository.full_name`");
-            if (missing.Count > 0)
-            {
-                problem = $"payload lacks {string.Join(", ", missing)}";
-                return null;
-            }
-            var owner = repository is { } repo && Object(repo, "owner") is { } o ? String(o, "login") : null;
-            var deployment = Object(root, "deployment");      // null for jobs with `deployment: false`
-            long? deploymentId = deployment is { } d && d.TryGetProperty("id", out var did) && did.ValueKind == JsonValueKind.Number && did.TryGetInt64(out var dn) ? dn : null;
-            return new ProtectionRuleEvent(action!, environment!, callback!, installation!.Value, fullName!, owner,
-                String(root, "event"),
-                String(root, "sha") ?? (deployment is { } d2 ? String(d2, "sha") : null),
-                String(root, "ref") ?? (deployment is { } d3 ? String(d3, "ref") : null),
-                Object(root, "sender") is { } s ? String(s, "login") : null,
-                deploymentId);
-        }
-        catch (JsonException ex)
-        {
-            problem = $"payload is not valid JSON: {ex.Message.Split('\n')[0]}";
+            problem = $"payload lacks {string.Join(", ", missing)}";
             return null;
         }
-        catch (InvalidOperationException ex)
-        {
-            // A string that is not valid UTF-8 or holds a lone surrogate escape (found by the reliability fuzz run).
-            problem = $"payload is not valid JSON: {ex.Message.Split('\n')[0]}";
-            return null;
-        }
+        var owner = repository is { } repo && ObjectProperty(repo, "owner") is { } o ? StringProperty(o, "login") : null;
+        var deployment = ObjectProperty(root, "deployment");      // null for jobs with `deployment: false`
+        long? deploymentId = deployment is { } d && d.TryGetProperty("id", out var did) && did.ValueKind == JsonValueKind.Number && did.TryGetInt64(out var dn) ? dn : null;
+        return new ProtectionRuleEvent(action!, environment!, callback!, installation!.Value, fullName!, owner,
+            StringProperty(root, "event"),
+            StringProperty(root, "sha") ?? (deployment is { } d2 ? StringProperty(d2, "sha") : null),
+            StringProperty(root, "ref") ?? (deployment is { } d3 ? StringProperty(d3, "ref") : null),
+            ObjectProperty(root, "sender") is { } s ? StringProperty(s, "login") : null,
+            deploymentId);
     }
 
     /// <summary>Only the <c>action</c>: for deciding whether a delivery is ours before reading more.</summary>
-    public static string? ActionOf(ReadOnlySpan<byte> json)
-    {
-        try
+    public static string? ActionOf(ReadOnlySpan<byte> json) =>
+        WebhookJson.Read(json, out _, (JsonElement root, out string? problem) =>
         {
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
-            using var doc = JsonDocument.ParseValue(ref reader);
-            return doc.RootElement.ValueKind == JsonValueKind.Object ? String(doc.RootElement, "action") : null;
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-        {
-            return null;
-        }
-    }
-
-    private static string? String(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    private static JsonElement? Object(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
+            problem = null;
+            return StringProperty(root, "action");
+        });
 }
 
 /// <summary>Git refs as the policy compares them.</summary>

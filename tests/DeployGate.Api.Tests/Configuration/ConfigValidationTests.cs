@@ -137,6 +137,29 @@ public sealed class ConfigValidationTests
     }
 
     [Theory]
+    [InlineData(null, 60)]
+    [InlineData("0s", 0)]
+    [InlineData("15s", 15)]
+    [InlineData("1h", 3600)]
+    public void PolicyMaxAge_DefaultsToAMinute_AndTakesZeroToAnHour(string? text, int seconds)
+    {
+        var config = Read(new() { ["Policy:MaxAge"] = text }, dev: true);
+        Assert.DoesNotContain(config.Problems, p => p.Code == ServerCodes.PolicyMaxAgeInvalid);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), config.Policy.MaxAge);
+    }
+
+    [Theory]
+    [InlineData("61m")]
+    [InlineData("-5s")]
+    [InlineData("soon")]
+    public void PolicyMaxAge_OutOfRange_IsDG6018(string text)
+    {
+        var config = Read(new() { ["Policy:MaxAge"] = text }, dev: true);
+        var problem = Assert.Single(config.Problems, p => p.Code == ServerCodes.PolicyMaxAgeInvalid);
+        Assert.Contains("Policy:MaxAge", problem.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("5m", 300)]
     [InlineData("90s", 90)]
     [InlineData("1h", 3600)]

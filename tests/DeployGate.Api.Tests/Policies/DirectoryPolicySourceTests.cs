@@ -24,7 +24,7 @@ public sealed class DirectoryPolicySourceTests
         File.WriteAllText(Path.Combine(Path.GetTempPath(), "etc.yml"), "version: 1\n");
         using var source = new DirectoryPolicySource(root, NullLogger<DirectoryPolicySource>.Instance);
 
-        var lookup = await source.GetAsync(repository, GateHost.Start, CancellationToken.None);
+        var lookup = await source.GetAsync(repository, GateHost.Start, revalidate: false, CancellationToken.None);
 
         Assert.Null(lookup.Policy);
         Assert.Equal(ServerCodes.RepositoryNameInvalid, lookup.Code);
@@ -39,7 +39,7 @@ public sealed class DirectoryPolicySourceTests
         Directory.CreateDirectory(root);
         using var source = new DirectoryPolicySource(root, NullLogger<DirectoryPolicySource>.Instance);
 
-        var lookup = await source.GetAsync("acme/web", GateHost.Start, CancellationToken.None);
+        var lookup = await source.GetAsync("acme/web", GateHost.Start, revalidate: false, CancellationToken.None);
 
         Assert.Equal(ServerCodes.PolicyNotFound, lookup.Code);
         Assert.Equal("directory:acme/web.yml", lookup.Ref.Source);
@@ -54,7 +54,7 @@ public sealed class DirectoryPolicySourceTests
         Directory.CreateDirectory(Path.Combine(root, "acme"));
         var file = Path.Combine(root, "acme", "web.yml");
         using var source = new DirectoryPolicySource(root, NullLogger<DirectoryPolicySource>.Instance);
-        Task<PolicyLookup> Look() => source.GetAsync("acme/web", GateHost.Start, CancellationToken.None).AsTask();
+        Task<PolicyLookup> Look() => source.GetAsync("acme/web", GateHost.Start, revalidate: false, CancellationToken.None).AsTask();
 
         Assert.Equal(ServerCodes.PolicyNotFound, (await Look()).Code);
 
@@ -74,7 +74,7 @@ public sealed class DirectoryPolicySourceTests
         var deleted = await Look();
         Assert.Equal(ServerCodes.PolicyNotFound, deleted.Code);
         Assert.Equal("no policy for `acme/web`: `acme/web.yml` does not exist in the policy folder", deleted.Message);
-        Assert.Equal(ServerCodes.RepositoryNameInvalid, (await source.GetAsync("acme/..", GateHost.Start, CancellationToken.None)).Code);
+        Assert.Equal(ServerCodes.RepositoryNameInvalid, (await source.GetAsync("acme/..", GateHost.Start, revalidate: false, CancellationToken.None)).Code);
         Directory.Delete(root, true);
     }
 

@@ -226,7 +226,8 @@ public sealed class DeploymentProtectionTests : IAsyncLifetime
     {
         await using var host = await WebhookHost.StartAsync(_issuer, _github);
         using (var ping = await host.DeliverAsync("""{"zen":"Keep it logically awesome.","hook_id":1}""", "d-ping", "ping")) Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
-        using (var push = await host.DeliverAsync("""{"ref":"refs/heads/main"}""", "d-push", "push")) Assert.Equal(HttpStatusCode.NoContent, push.StatusCode);
+        using (var push = await host.DeliverAsync("""{"ref":"refs/heads/main","repository":{"full_name":"acme/web","default_branch":"main"}}""", "d-push", "push")) Assert.Equal(HttpStatusCode.NoContent, push.StatusCode);
+        using (var issue = await host.DeliverAsync("""{"action":"opened","issue":{"number":1}}""", "d-issue", "issues")) Assert.Equal(HttpStatusCode.NoContent, issue.StatusCode);
         using (var other = await host.DeliverAsync(Payload(change: p => p["action"] = "completed"), "d-other")) Assert.Equal(HttpStatusCode.NoContent, other.StatusCode);
         Assert.Equal(0, await host.RunDueAsync());
         Assert.Empty(_github.Calls);

@@ -21,7 +21,7 @@ public sealed class AppManifestCommandTests
         Assert.Equal(
             new Dictionary<string, string> { ["actions"] = "read", ["deployments"] = "write", ["contents"] = "read" },
             permissions.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!));
-        Assert.Equal(["deployment_protection_rule"], m.GetProperty("default_events").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["deployment_protection_rule", "push"], m.GetProperty("default_events").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Theory]
