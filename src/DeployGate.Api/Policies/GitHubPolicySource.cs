@@ -15,7 +15,11 @@ namespace DeployGate.Api;
 /// as it is; once it is older than half of MaxAge, the request that finds it starts one revalidation in the
 /// background, so steady traffic never waits for GitHub. Only a repository not asked about for MaxAge (or never)
 /// waits, and concurrent requests for it share one revalidation. A <c>push</c> to the default branch (the App's
-/// webhook) expires the snapshot at once (<see cref="Expire"/>). MaxAge 0 revalidates on every request.</para></summary>
+/// webhook) expires the snapshot at once (<see cref="Expire"/>). What GitHub says does not exist (the installation,
+/// the repository, the file) is remembered as long as a snapshot, so a repository without a policy does not cost two
+/// GitHub calls per request. After a transient failure (GitHub unreachable, rate limited), no revalidation of that
+/// repository starts for <see cref="RetryBackoff"/>: a usable snapshot is used meanwhile, and without one the request
+/// is answered with the failure. MaxAge 0 revalidates on every request.</para></summary>
 internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpan maxAge, ILogger<GitHubPolicySource> logger) : IPolicySource
 {
     public const string PolicyPath = ".github/deploygate.yml";
@@ -23,6 +27,11 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
     private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, Task<PolicyLookup>> _inFlight = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, long> _pushes = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, PolicyLookup Failure)> _failed = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _storing = new();   // a snapshot stored and a push counted, one at a time
+
+    /// <summary>How long a transient failure stops new revalidations of the repository (the 503's <c>Retry-After</c>).</summary>
+    public static readonly TimeSpan RetryBackoff = TimeSpan.FromSeconds(5);
 
     /// <summary>What GitHub last said for a repository; <see cref="CheckedAt"/> is when the revalidation that said it
     /// started, so a snapshot's age is never understated.</summary>
@@ -43,15 +52,17 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
     public ValueTask<PolicyLookup> GetAsync(string repository, DateTimeOffset now, bool revalidate, CancellationToken cancellationToken)
     {
         if (revalidate || maxAge <= TimeSpan.Zero) return new ValueTask<PolicyLookup>(FetchAsync(repository, now, cancellationToken));
+        var failed = _failed.TryGetValue(repository, out var failure) && now >= failure.Until - RetryBackoff && now < failure.Until;
         if (_cache.TryGetValue(repository, out var entry) && entry.Lookup is { } cached)
         {
             var age = now - entry.CheckedAt;
             if (age >= TimeSpan.Zero && age < maxAge)
             {
-                if (age >= maxAge / 2) _ = Shared(repository, now);   // refresh ahead; this request does not wait for it
+                if (age >= maxAge / 2 && !failed) _ = Shared(repository, now);   // refresh ahead; this request does not wait for it
                 return ValueTask.FromResult(cached);
             }
         }
+        if (failed) return ValueTask.FromResult(failure.Failure);
         return new ValueTask<PolicyLookup>(Shared(repository, now).WaitAsync(cancellationToken));
     }
 
@@ -59,8 +70,11 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
     /// its ETags) by the next request, and a revalidation already under way does not count as fresh.</summary>
     public void Expire(string repository)
     {
-        _pushes.AddOrUpdate(repository, 1, (_, n) => n + 1);
-        if (_cache.TryGetValue(repository, out var entry)) _cache.TryUpdate(repository, entry with { CheckedAt = DateTimeOffset.MinValue }, entry);
+        lock (_storing)
+        {
+            _pushes.AddOrUpdate(repository, 1, (_, n) => n + 1);
+            if (_cache.TryGetValue(repository, out var entry)) _cache[repository] = entry with { CheckedAt = DateTimeOffset.MinValue };
+        }
         Log.Expired(logger, repository);
     }
 
@@ -101,17 +115,17 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
         var pushes = _pushes.GetValueOrDefault(repository);
 
         var token = await github.GetInstallationTokenAsync(owner, name, cancellationToken);
-        if (!token.Ok) return Failed(repository, reference, token.Code!, token.Message!, token.Transient);
+        if (!token.Ok) return Failed(repository, pushes, now, reference, token.Code!, token.Message!, token.Transient);
 
         _cache.TryGetValue(repository, out var entry);
         var repo = await github.GetRepositoryAsync(owner, name, token.Value!, entry?.RepoETag, cancellationToken);
         if (!repo.Ok)
         {
             if (repo.Status == System.Net.HttpStatusCode.Unauthorized) github.ForgetToken(owner, name);
-            return Failed(repository, reference, repo.Code!, repo.Message!, repo.Transient);
+            return Failed(repository, pushes, now, reference, repo.Code!, repo.Message!, repo.Transient);
         }
         var branch = repo.NotModified && entry?.Branch is { } known ? known : repo.Value?.DefaultBranch;
-        if (branch is null) return Failed(repository, reference, GitHubCodes.BadResponse, "repository has no default branch", transient: false);
+        if (branch is null) return Failed(repository, pushes, now, reference, GitHubCodes.BadResponse, "repository has no default branch", transient: false);
         if (entry is not null && entry.Branch != branch) entry = null;   // default branch changed: forget the old file's ETag
 
         var file = await github.GetFileAsync(owner, name, PolicyPath, branch, token.Value!, entry?.FileETag, cancellationToken);
@@ -123,13 +137,13 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
         if (!file.Ok)
         {
             if (file.Status == System.Net.HttpStatusCode.Unauthorized) github.ForgetToken(owner, name);
-            return Failed(repository, reference, file.Code!, file.Message!, file.Transient);
+            return Failed(repository, pushes, now, reference, file.Code!, file.Message!, file.Transient);
         }
         if (file.Value is null)
         {
             // 304 without a snapshot (cache evicted): ask again unconditionally.
             file = await github.GetFileAsync(owner, name, PolicyPath, branch, token.Value!, null, cancellationToken);
-            if (!file.Ok || file.Value is null) return Failed(repository, reference, file.Code ?? GitHubCodes.BadResponse, file.Message ?? "no content", file.Transient);
+            if (!file.Ok || file.Value is null) return Failed(repository, pushes, now, reference, file.Code ?? GitHubCodes.BadResponse, file.Message ?? "no content", file.Transient);
         }
 
         var blob = file.Value;
@@ -161,15 +175,32 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
 
     /// <summary>Keeps what a revalidation learned, as expired when a push arrived while it ran (its answer may predate
     /// the push).</summary>
-    private void Store(string repository, long pushesAtStart, Entry entry) =>
-        _cache[repository] = _pushes.GetValueOrDefault(repository) == pushesAtStart ? entry : entry with { CheckedAt = DateTimeOffset.MinValue };
-
-    /// <summary>A failure. A transient one (GitHub unreachable) leaves the snapshot as it was: it is still used until
-    /// it is MaxAge old. Any other (no installation, no file, no access) drops it, so the next request asks again.</summary>
-    private PolicyLookup Failed(string repository, PolicyRef reference, string code, string message, bool transient)
+    private void Store(string repository, long pushesAtStart, Entry entry)
     {
-        if (!transient) _cache.TryRemove(repository, out _);
-        return new(null, reference, code, message, Unavailable: transient);
+        lock (_storing)
+        {
+            _cache[repository] = _pushes.GetValueOrDefault(repository) == pushesAtStart ? entry : entry with { CheckedAt = DateTimeOffset.MinValue };
+        }
+        _failed.TryRemove(repository, out _);
+    }
+
+    /// <summary>A failure.
+    /// <list type="bullet">
+    /// <item>Transient (GitHub unreachable, rate limited): the snapshot stays as it was, used until it is MaxAge old, and
+    /// no revalidation starts for <see cref="RetryBackoff"/>.</item>
+    /// <item>GitHub says there is no installation, repository or file: remembered like a snapshot (a deny for MaxAge, or
+    /// until a push).</item>
+    /// <item>Anything else (a refused token, no access, a malformed answer): the snapshot is dropped, so the next request
+    /// asks again.</item>
+    /// </list></summary>
+    private PolicyLookup Failed(string repository, long pushes, DateTimeOffset now, PolicyRef reference, string code, string message, bool transient)
+    {
+        var lookup = new PolicyLookup(null, reference, code, message, Unavailable: transient);
+        if (transient) _failed[repository] = (now + RetryBackoff, lookup);
+        else if (code is GitHubCodes.NotInstalled or GitHubCodes.RepositoryNotFound or GitHubCodes.PolicyFileNotFound)
+            Store(repository, pushes, new Entry(null, null, null, lookup, now));
+        else _cache.TryRemove(repository, out _);
+        return lookup;
     }
 
     public async ValueTask<(bool Ok, string Detail)> CheckAsync(CancellationToken cancellationToken) =>

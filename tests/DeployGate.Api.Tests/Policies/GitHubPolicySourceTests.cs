@@ -121,6 +121,63 @@ public sealed class GitHubPolicySourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NoPolicyFile_IsAnAuditedDeny_DG4003()
+    {
+        using var response = await _gate.AuthorizeAsync(Token(), Body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Forbidden, text);
+        Assert.Contains(JsonDocument.Parse(text).RootElement.GetProperty("checks").EnumerateArray(), c => c.GetProperty("code").GetString() == DeployGate.GitHub.GitHubCodes.PolicyFileNotFound);
+    }
+
+    [Fact]
+    public async Task GitHubDown_Is503_Deny_WithRetryAfter_DG4001()
+    {
+        _github.Files["trunk"] = TestPolicies.Web;
+        _github.Failing = true;
+        using var response = await _gate.AuthorizeAsync(Token(), Body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, text);
+        Assert.NotNull(response.Headers.RetryAfter);
+        var decision = JsonDocument.Parse(text).RootElement;
+        Assert.Equal("deny", decision.GetProperty("verdict").GetString());
+        Assert.Contains(decision.GetProperty("checks").EnumerateArray(), c => c.GetProperty("code").GetString() == DeployGate.GitHub.GitHubCodes.Unavailable);
+    }
+
+    [Fact]
+    public async Task NoPolicyFile_IsRemembered_UntilMaxAgeOrAPush()
+    {
+        Assert.Equal(HttpStatusCode.Forbidden, await AuthorizeAsync());
+        Assert.Equal(HttpStatusCode.Forbidden, await AuthorizeAsync());
+        Assert.Single(_github.ContentRefs);   // a repository without a policy does not cost GitHub calls per request
+
+        _github.Files["trunk"] = TestPolicies.Web;
+        Assert.Equal(HttpStatusCode.NoContent, await PushAsync("refs/heads/trunk"));
+        Assert.Equal(HttpStatusCode.OK, await AuthorizeAsync());
+        Assert.Equal(2, _github.ContentRefs.Count);
+
+        _github.Files.TryRemove("trunk", out _);
+        _gate.Clock.Advance(MaxAge);
+        Assert.Equal(HttpStatusCode.Forbidden, await AuthorizeAsync());
+        Assert.Equal(3, _github.ContentRefs.Count);
+    }
+
+    [Fact]
+    public async Task AfterATransientFailure_GitHubIsNotAskedAgainForFiveSeconds()
+    {
+        _github.Files["trunk"] = TestPolicies.Web;
+        _github.Failing = true;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await AuthorizeAsync());
+        var asked = _github.Requests.Count;
+        _gate.Clock.Advance(GitHubPolicySource.RetryBackoff - TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await AuthorizeAsync());   // the remembered failure
+        Assert.Equal(asked, _github.Requests.Count);
+
+        _github.Failing = false;
+        _gate.Clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.OK, await AuthorizeAsync());
+    }
+
+    [Fact]
     public async Task WithinMaxAge_TheSnapshotIsUsed_WithoutAskingGitHub()
     {
         _github.Files["trunk"] = TestPolicies.Web;
