@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DeployGate benchmarks, one command: builds Release, runs the in-process decision benchmarks (per-decision
 # timing, then BenchmarkDotNet), then the HTTP load run over loopback (deploygate serve with durable SQLite
-# audit, and over PostgreSQL, vs a Kestrel plaintext baseline, same run).
+# audit, and over PostgreSQL, and with the GitHub policy source, vs a Kestrel plaintext baseline, same run).
 # Also: the OIDC token check in process, the durable audit log alone, and example-tmpfs (the example run with the
 # gate's files on /dev/shm, not durable): the floors the HTTP figures stand on, and the disk's share of them.
 # Prints a markdown report and writes it to bench/results/<date>.md. About 9 minutes; loopback only.
@@ -9,13 +9,15 @@
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
 #   BENCH_OUT=bench/results/mine.md bench/run.sh   another report file
+# The example-github target reads the policy through the GitHub policy source from a fake GitHub REST API on loopback
+# (the plaintext program with --github-policy, its own process).
 # The example-postgres target starts a throwaway PostgreSQL cluster (tests/postgres.sh: Debian's postgresql
 # package, installed when missing and run as root; fsync on) in a fresh folder, and stops it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${BENCH_SECONDS:-3}"
-targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-allows,example-redeem,example-postgres,example-tmpfs}"
+targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-allows,example-redeem,example-github,example-postgres,example-tmpfs}"
 out="${BENCH_OUT:-bench/results/$(date -u +%Y-%m-%d).md}"
 
 echo "== build (Release)" >&2

@@ -109,6 +109,29 @@ public sealed partial class CommandTests
         Assert.Matches(@"answers 200/403/other: [\d,]+/[\d,]+/0;", markdown);
     }
 
+    [Fact]
+    public void Http_GitHubTarget_ReadsThePolicyFromTheFakeApiOnce_AndAuditsEveryRequest()
+    {
+        // The gate's policy comes from the fake GitHub API (the plaintext program with --github-policy); within
+        // Policy:MaxAge it asks GitHub once per repository, not per request: installation, token, repository, file.
+        var markdown = HttpReport("example-github");
+        Assert.Contains("| figure | SPEC §13 | example-github |", markdown);
+        var audited = Assert.Single(AuditRows().Matches(markdown));
+        Assert.True(audited.Groups[1].Value == audited.Groups[2].Value && audited.Groups[1].Value != "0", audited.Value);
+        Assert.Matches(@"answers 200/403/other: [\d,]+/[\d,]+/0;", markdown);
+        Assert.DoesNotContain("answers 200/403/other: 0/", markdown, StringComparison.Ordinal);   // the policy was read: some allows
+        // Four calls for the first read; a run that outlasts half of MaxAge adds a revalidation (two 304s) per 30 s.
+        var calls = GitHubCalls().Match(markdown);
+        Assert.True(calls.Success, markdown);
+        var (made, answered) = (Number(calls.Groups[1].Value), Number(calls.Groups[2].Value));
+        Assert.True(made >= 4 && made * 100 < answered, calls.Value);
+    }
+
+    private static long Number(string text) => long.Parse(text, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"the gate called the GitHub API ([\d,]+) times for ([\d,]+) answered requests")]
+    private static partial Regex GitHubCalls();
+
     [GeneratedRegex(@"^[a-z]+/[a-z-]+ +(allow|deny|mixed) ")]
     private static partial Regex ScenarioRow();
 

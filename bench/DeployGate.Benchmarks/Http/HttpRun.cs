@@ -8,7 +8,7 @@ using Microsoft.Data.Sqlite;
 namespace DeployGate.Benchmarks.Http;
 
 /// <summary><c>http --cli deploygate.dll --plaintext plaintext.dll [--out file.md] [--inprocess file] [--seconds 3]
-/// [--targets plaintext,example,large,example-nocache,example-allows,example-redeem,example-tmpfs]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
+/// [--targets plaintext,example,large,example-nocache,example-allows,example-redeem,example-github,example-postgres,example-tmpfs]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
 internal static class HttpRun
 {
     private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
@@ -70,6 +70,10 @@ internal static class HttpRun
                 {
                     result = await MeasurePostgresAsync(cli, dir, key, examplePolicy, phase, openRate);
                 }
+                else if (target == "example-github")
+                {
+                    result = await MeasureGitHubAsync(cli, plaintext, dir, key, examplePolicy, phase, openRate);
+                }
                 else
                 {
                     var large = target.StartsWith("large", StringComparison.Ordinal);
@@ -86,13 +90,7 @@ internal static class HttpRun
                     key.WriteDevIssuerFile(Path.Combine(dir, ".deploygate", "dev-issuer.json"));
                     string[] serveArgs = ["serve", "--dev", "--urls", "http://127.0.0.1:{port}"];
                     if (target.EndsWith("-nocache", StringComparison.Ordinal)) serveArgs = [.. serveArgs, "--DeployGate:TokenCacheSize=0"];
-                    // Experiments: extra `serve` arguments, e.g. `--Logging:LogLevel:DeployGate=Warning`.
-                    if (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_GATE_ARGS") is { Length: > 0 } extra)
-                        serveArgs = [.. serveArgs, .. extra.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
-                    // Experiments: environment variables for the gate only, e.g. `DOTNET_GCgen0size=0x1000000`.
-                    var gateEnv = (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_GATE_ENV") ?? "")
-                        .Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
-                    using var server = await ServerProcess.StartAsync(cli, serveArgs, dir, "/api/healthz", gateEnv);
+                    using var server = await ServerProcess.StartAsync(cli, [.. serveArgs, .. ExperimentArgs()], dir, "/api/healthz", ExperimentEnvironment());
                     var now = DateTimeOffset.UtcNow;
                     var workload = large
                         ? Workload.Large(key, server.BaseUrl, "/api/v1/authorize", now, LargeRepositories, LargeEnvironments)
@@ -223,6 +221,66 @@ internal static class HttpRun
         await db.OpenAsync();
         await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM decision_log", db);
         return result with { AuditRows = (long)(await count.ExecuteScalarAsync())! };
+    }
+
+    /// <summary>Experiments: extra <c>serve</c> arguments for the gate (<c>DEPLOYGATE_BENCH_GATE_ARGS</c>), e.g.
+    /// <c>--Logging:LogLevel:DeployGate=Warning</c> or <c>--Policy:MaxAge=0</c>.</summary>
+    private static string[] ExperimentArgs() =>
+        Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_GATE_ARGS") is { Length: > 0 } extra ? extra.Split(' ', StringSplitOptions.RemoveEmptyEntries) : [];
+
+    /// <summary>Experiments: environment variables for the gate only (<c>DEPLOYGATE_BENCH_GATE_ENV</c>), e.g.
+    /// <c>DOTNET_GCgen0size=0x1000000</c>.</summary>
+    private static Dictionary<string, string> ExperimentEnvironment() =>
+        (Environment.GetEnvironmentVariable("DEPLOYGATE_BENCH_GATE_ENV") ?? "")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+
+    /// <summary><c>example-github</c>: the example workload with the production policy source, `deploygate serve` with
+    /// <c>Policy:Source=github</c>, reading the example policy from a fake GitHub REST API on loopback (the plaintext
+    /// program with <c>--github-policy</c>, its own process) through the App's installation token, with durable SQLite
+    /// audit. Its issuer is an idle <c>serve --dev</c>, as for <c>example-postgres</c>. The report counts the GitHub API
+    /// calls the gate made, per answered request: with the default <c>Policy:MaxAge</c> a few for the whole run, with
+    /// <c>--Policy:MaxAge=0</c> (an experiment) two before every answer.</summary>
+    private static async Task<TargetResult> MeasureGitHubAsync(string cli, string plaintext, string dir, DevKey key, string examplePolicy,
+        TimeSpan phase, double? openRate)
+    {
+        var issuerDir = Directory.CreateDirectory(Path.Combine(dir, "issuer")).FullName;
+        key.WriteDevIssuerFile(Path.Combine(issuerDir, ".deploygate", "dev-issuer.json"));
+        using var issuerHost = await ServerProcess.StartAsync(cli, ["serve", "--dev", "--urls", "http://127.0.0.1:{port}"], issuerDir, "/api/healthz");
+        var issuer = issuerHost.BaseUrl + "/api/dev";
+        using var github = await ServerProcess.StartAsync(plaintext, ["--urls", "http://127.0.0.1:{port}", "--github-policy", examplePolicy],
+            Directory.CreateDirectory(Path.Combine(dir, "github")).FullName, "/");
+
+        var gateDir = Directory.CreateDirectory(Path.Combine(dir, "gate")).FullName;
+        var appKey = Path.Combine(gateDir, "app-key.pem");
+        using (var rsa = RSA.Create(2048)) await File.WriteAllTextAsync(appKey, rsa.ExportRSAPrivateKeyPem());
+        string[] serveArgs =
+        [
+            "serve", "--urls", "http://127.0.0.1:{port}", "--DeployGate:PublicUrl=http://127.0.0.1:{port}",
+            $"--DeployGate:Issuer={issuer}", "--DeployGate:AllowedOwners=acme", "--Policy:Source=github",
+            $"--GitHub:ApiUrl={github.BaseUrl}", "--GitHub:AppId=1", $"--GitHub:PrivateKeyPath={appKey}",
+        ];
+        using var server = await ServerProcess.StartAsync(cli, [.. serveArgs, .. ExperimentArgs()], gateDir, "/api/healthz", ExperimentEnvironment());
+        var workload = Workload.Example(key, server.BaseUrl, "/api/v1/authorize", DateTimeOffset.UtcNow, issuer);
+        var calls0 = await GitHubCallsAsync(github);
+        var result = await MeasureAsync("example-github", "", server, workload.Requests, phase, openRate);
+        var calls = await GitHubCallsAsync(github) - calls0;
+        result = result with
+        {
+            Description = string.Create(Ci, $"`deploygate serve` with `Policy:Source=github`{(ExperimentArgs().Length > 0 ? $" ({string.Join(' ', ExperimentArgs())})" : "")}, the example policy read from a fake GitHub REST API on loopback (its own process), durable SQLite audit, issuer JWKS fetched over loopback; the gate called the GitHub API {calls:N0} times for {result.Answered:N0} answered requests ({PerRequest(calls, result.Answered)})"),
+        };
+        server.Dispose();   // stop before reading the audit file
+        if (result.Sweep.Sum(p => p.Other) + result.Half.Other > 0)
+            Console.Error.WriteLine($"# example-github: some answers were neither 200 nor 403; see {server.LogFile}");
+        return result with { AuditRows = CountAuditRows(Path.Combine(gateDir, ".deploygate", "audit.db")) };
+    }
+
+    private static string PerRequest(long calls, long answered) =>
+        calls == 0 ? "none" : calls >= answered ? string.Create(Ci, $"{(double)calls / answered:F2} per request") : string.Create(Ci, $"one per {(double)answered / calls:N0} requests");
+
+    private static async Task<long> GitHubCallsAsync(ServerProcess github)
+    {
+        using var client = new HttpClient();
+        return long.Parse(await client.GetStringAsync(new Uri(github.BaseUrl + "/bench/github-requests")), Ci);
     }
 
     /// <summary>CPU time (user + system) of every process named <c>postgres</c> now running: the cluster's backends,
