@@ -10,10 +10,10 @@ using Microsoft.Extensions.Logging;
 namespace DeployGate.Api.Webhooks;
 
 /// <summary><c>POST /api/github/webhook</c> (SPEC §6): verifies the signature over the raw body, answers
-/// <c>ping</c>, expires the policy snapshot of a repository whose default branch was pushed to, persists a review job per <c>deployment_protection_rule</c>/<c>requested</c> delivery and answers
-/// 202 at once (GitHub allows 10 s and never retries); the worker decides later. 404 (DG4008) while no secret is
-/// configured; 401 (DG4007) for a missing or wrong signature, with nothing processed; 413 over 1 MiB; 204 for
-/// other events and actions.</summary>
+/// <c>ping</c>, persists a review job per <c>deployment_protection_rule</c>/<c>requested</c> delivery and answers
+/// 202 at once (GitHub allows 10 s and never retries); the worker decides later. A <c>push</c> to a repository's
+/// default branch expires its policy snapshot (204). 404 (DG4008) while no secret is configured; 401 (DG4007) for a
+/// missing or wrong signature, with nothing processed; 413 over 1 MiB; 204 for other events and actions.</summary>
 internal sealed partial class WebhookEndpoint(GateConfiguration config, IServiceProvider services, ReviewSignal signal, TimeProvider time, ILogger<WebhookEndpoint> logger)
 {
     /// <summary>Largest body read (1 MiB). Protection-rule payloads are a few KiB plus their pull requests.</summary>
