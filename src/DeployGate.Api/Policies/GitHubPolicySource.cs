@@ -52,18 +52,28 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
     public ValueTask<PolicyLookup> GetAsync(string repository, DateTimeOffset now, bool revalidate, CancellationToken cancellationToken)
     {
         if (revalidate || maxAge <= TimeSpan.Zero) return new ValueTask<PolicyLookup>(FetchAsync(repository, now, cancellationToken));
-        var failed = _failed.TryGetValue(repository, out var failure) && now >= failure.Until - RetryBackoff && now < failure.Until;
         if (_cache.TryGetValue(repository, out var entry) && entry.Lookup is { } cached)
         {
             var age = now - entry.CheckedAt;
             if (age >= TimeSpan.Zero && age < maxAge)
             {
-                if (age >= maxAge / 2 && !failed) _ = Shared(repository, now);   // refresh ahead; this request does not wait for it
+                if (age >= maxAge / 2 && !BackingOff(repository, now, out _)) _ = Shared(repository, now);   // refresh ahead; this request does not wait for it
                 return ValueTask.FromResult(cached);
             }
         }
-        if (failed) return ValueTask.FromResult(failure.Failure);
+        if (BackingOff(repository, now, out var failure)) return ValueTask.FromResult(failure);
         return new ValueTask<PolicyLookup>(Shared(repository, now).WaitAsync(cancellationToken));
+    }
+
+    /// <summary>Whether a transient failure of <paramref name="repository"/>'s revalidation is less than
+    /// <see cref="RetryBackoff"/> old at <paramref name="now"/>, and if so, that failure. Asked only when a request would
+    /// otherwise call GitHub, so a fresh snapshot's request makes one dictionary lookup.</summary>
+    private bool BackingOff(string repository, DateTimeOffset now, out PolicyLookup failure)
+    {
+        failure = null!;
+        if (!_failed.TryGetValue(repository, out var failed) || now < failed.Until - RetryBackoff || now >= failed.Until) return false;
+        failure = failed.Failure;
+        return true;
     }
 
     /// <summary>After a push to <paramref name="repository"/>'s default branch: its snapshot is revalidated (with
