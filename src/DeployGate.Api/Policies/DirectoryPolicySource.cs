@@ -8,7 +8,8 @@ namespace DeployGate.Api;
 /// <summary>Policies from the operator's folder, <c>&lt;owner&gt;/&lt;repo&gt;.yml</c>. Compiled snapshots are
 /// cached per file and reused while the file's length and modification time are unchanged (one stat per
 /// request); a <see cref="FileSystemWatcher"/> drops entries on change so edits apply at once even when the
-/// filesystem's mtime is coarse. Revision = SHA-256 of the content.</summary>
+/// filesystem's mtime is coarse. A changed file is read and compiled once: the requests that find it changed while
+/// that compile runs wait for it instead of compiling it again. Revision = SHA-256 of the content.</summary>
 internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
 {
     private readonly string _root;
@@ -17,6 +18,14 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
     private readonly FileSystemWatcher? _watcher;
 
     private sealed record Entry(long Length, DateTime WriteTimeUtc, PolicyLookup Lookup);
+
+    // The compile running for a file, by path: a large policy takes tens to hundreds of milliseconds to compile, and
+    // every request that found the file changed used to compile it again, so an edit under load cost a compile per
+    // request in flight (seconds of both cores for 64 clients). Guarded by _loadingLock, which only the compile path takes.
+    private readonly Dictionary<string, Loading> _loading = new(StringComparer.Ordinal);
+    private readonly Lock _loadingLock = new();
+
+    private sealed record Loading(long Length, DateTime WriteTimeUtc, TaskCompletionSource<PolicyLookup> Done);
 
     // Repository → its file's path, name and reference: a pure function of the name, remembered so a request makes
     // none of those strings (they were ~7 % of the bytes an authorize request allocated). Bounded, since tokens name
@@ -52,10 +61,49 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
 
     public string Root => _root;
 
+    /// <summary>Drops what a change to <paramref name="path"/> may have made stale: a policy file's entry; every entry
+    /// under an owner's folder that was created, renamed or deleted; and an owner's entries when a folder or link inside
+    /// that owner's folder changed (policy files may be links through it, as in a Kubernetes ConfigMap volume, whose
+    /// update swaps a <c>..data</c> link). Other files name no policy (an editor's swap file, a temporary file renamed
+    /// over a policy, whose new name is reported as well); they used to drop every compiled policy, so each
+    /// repository's next request compiled its policy again.</summary>
     private void Invalidate(string path)
     {
-        if (path.EndsWith(".yml", StringComparison.Ordinal)) _cache.TryRemove(path, out _);
-        else _cache.Clear(); // a folder changed (renamed owner dir, …)
+        var parts = Path.GetRelativePath(_root, path).Split(Path.DirectorySeparatorChar);
+        if (parts.Length == 2 && path.EndsWith(".yml", StringComparison.Ordinal))
+        {
+            _cache.TryRemove(path, out _);
+        }
+        else if (parts.Length == 1 && RepositoryNames.IsOwner(parts[0]))
+        {
+            DropUnder(path);
+        }
+        else if (parts.Length == 2 && IsFolderOrLink(path))
+        {
+            DropUnder(Path.GetDirectoryName(path)!);
+        }
+    }
+
+    private void DropUnder(string folder)
+    {
+        var prefix = folder + Path.DirectorySeparatorChar;
+        foreach (var key in _cache.Keys)
+        {
+            if (key.StartsWith(prefix, StringComparison.Ordinal)) _cache.TryRemove(key, out _);
+        }
+    }
+
+    private static bool IsFolderOrLink(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            return info.Exists ? info.LinkTarget is not null : Directory.Exists(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return true;   // cannot tell: drop, as the safe side
+        }
     }
 
     /// <summary>Every call checks the file (<paramref name="revalidate"/> changes nothing).</summary>
@@ -87,18 +135,60 @@ internal sealed partial class DirectoryPolicySource : IPolicySource, IDisposable
             if (info.Length > PolicyLoader.MaxBytes)
                 return ValueTask.FromResult(new PolicyLookup(null, reference, PolicyLoader.FileTooLargeCode,
                     $"policy file is invalid: {PolicyLoader.FileTooLargeMessage(info.Length)}"));
-            var bytes = File.ReadAllBytes(path);
-            var lookup = Compile(bytes, file, now, reference with { Revision = Hash(bytes) });
-            _cache[path] = new Entry(info.Length, info.LastWriteTimeUtc, lookup);
-            Log.PolicyLoaded(_logger, repository, lookup.Ref.Revision ?? "", lookup.Code ?? "ok");
-            return ValueTask.FromResult(lookup);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return ValueTask.FromResult(new PolicyLookup(null, reference, ServerCodes.PolicySourceUnavailable,
-                $"cannot read the policy file: {ex.Message}", Unavailable: true));
+            return ValueTask.FromResult(Unreadable(reference, ex));
+        }
+        return Load(repository, path, file, reference, info.Length, info.LastWriteTimeUtc, now, cancellationToken);
+    }
+
+    /// <summary>Reads and compiles the file on this request's thread, or waits for the compile another request started
+    /// for the same length and modification time.</summary>
+    private ValueTask<PolicyLookup> Load(string repository, string path, string file, PolicyRef reference, long length, DateTime writeTimeUtc,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        Loading mine;
+        lock (_loadingLock)
+        {
+            if (_loading.TryGetValue(path, out var running) && running.Length == length && running.WriteTimeUtc == writeTimeUtc)
+                return new ValueTask<PolicyLookup>(running.Done.Task.WaitAsync(cancellationToken));
+            mine = new Loading(length, writeTimeUtc, new TaskCompletionSource<PolicyLookup>(TaskCreationOptions.RunContinuationsAsynchronously));
+            _loading[path] = mine;
+        }
+        try
+        {
+            PolicyLookup lookup;
+            try
+            {
+                var bytes = File.ReadAllBytes(path);
+                lookup = Compile(bytes, file, now, reference with { Revision = Hash(bytes) });
+                _cache[path] = new Entry(length, writeTimeUtc, lookup);
+                Log.PolicyLoaded(_logger, repository, lookup.Ref.Revision ?? "", lookup.Code ?? "ok");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                lookup = Unreadable(reference, ex);
+            }
+            mine.Done.SetResult(lookup);
+            return ValueTask.FromResult(lookup);
+        }
+        catch (Exception ex)
+        {
+            mine.Done.SetException(ex);   // those waiting fail as this request does: closed
+            throw;
+        }
+        finally
+        {
+            lock (_loadingLock)
+            {
+                if (_loading.TryGetValue(path, out var running) && ReferenceEquals(running, mine)) _loading.Remove(path);
+            }
         }
     }
+
+    private static PolicyLookup Unreadable(PolicyRef reference, Exception ex) =>
+        new(null, reference, ServerCodes.PolicySourceUnavailable, $"cannot read the policy file: {ex.Message}", Unavailable: true);
 
     /// <summary>The file a repository names, checked to lie inside the folder; false for a name that cannot name one.</summary>
     private bool TryResolve(string repository, out Names names)

@@ -21,6 +21,9 @@ internal static partial class RepositoryNames
         return true;
     }
 
+    /// <summary>Whether <paramref name="owner"/> is a valid GitHub owner name (so it has no dot).</summary>
+    public static bool IsOwner(string owner) => Owner().IsMatch(owner);
+
     [GeneratedRegex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")]
     private static partial Regex Owner();
 
