@@ -4,11 +4,13 @@
 # audit, and over PostgreSQL, and with the GitHub policy source, vs a Kestrel plaintext baseline, same run).
 # Also: the OIDC token check in process, the durable audit log alone, and example-tmpfs (the example run with the
 # gate's files on /dev/shm, not durable): the floors the HTTP figures stand on, and the disk's share of them.
-# Prints a markdown report and writes it to bench/results/<date>.md. About 9 minutes; loopback only.
+# Prints a markdown report and writes it to bench/results/<date>.md. About 10 minutes; loopback only.
 #   bench/run.sh                 full run
 #   BENCH_SECONDS=1 bench/run.sh  shorter phases (smoke test)
 #   BENCH_TARGETS=plaintext,example bench/run.sh
 #   BENCH_OUT=bench/results/mine.md bench/run.sh   another report file
+# The large-edits target is large with one of its 32 policy files rewritten every second while it is measured: what
+# policy edits under load cost (a compile each).
 # The example-github target reads the policy through the GitHub policy source from a fake GitHub REST API on loopback
 # (the plaintext program with --github-policy, its own process).
 # The example-postgres target starts a throwaway PostgreSQL cluster (tests/postgres.sh: Debian's postgresql
@@ -17,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${BENCH_SECONDS:-3}"
-targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-allows,example-redeem,example-github,example-postgres,example-tmpfs}"
+targets="${BENCH_TARGETS:-plaintext,example,large,example-nocache,example-allows,example-redeem,example-github,example-postgres,example-tmpfs,large-edits}"
 out="${BENCH_OUT:-bench/results/$(date -u +%Y-%m-%d).md}"
 
 echo "== build (Release)" >&2

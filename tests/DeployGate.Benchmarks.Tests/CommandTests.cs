@@ -104,9 +104,7 @@ public sealed partial class CommandTests
         var markdown = HttpReport("example-redeem");
         Assert.Contains("| figure | SPEC §13 | example-redeem |", markdown);
         Assert.Contains("the redeem of its grant (`POST /api/v1/grants/redeem`", markdown);
-        var audited = Assert.Single(AuditRows().Matches(markdown));
-        Assert.True(audited.Groups[1].Value == audited.Groups[2].Value && audited.Groups[1].Value != "0", audited.Value);
-        Assert.Matches(@"answers 200/403/other: [\d,]+/[\d,]+/0;", markdown);
+        AssertEveryAnswerAuditedAndNoneOther(markdown);
     }
 
     [Fact]
@@ -116,9 +114,7 @@ public sealed partial class CommandTests
         // Policy:MaxAge it asks GitHub once per repository, not per request: installation, token, repository, file.
         var markdown = HttpReport("example-github");
         Assert.Contains("| figure | SPEC §13 | example-github |", markdown);
-        var audited = Assert.Single(AuditRows().Matches(markdown));
-        Assert.True(audited.Groups[1].Value == audited.Groups[2].Value && audited.Groups[1].Value != "0", audited.Value);
-        Assert.Matches(@"answers 200/403/other: [\d,]+/[\d,]+/0;", markdown);
+        AssertEveryAnswerAuditedAndNoneOther(markdown);
         Assert.DoesNotContain("answers 200/403/other: 0/", markdown, StringComparison.Ordinal);   // the policy was read: some allows
         // Four calls for the first read; a run that outlasts half of MaxAge adds a revalidation (two 304s) per 30 s.
         var calls = GitHubCalls().Match(markdown);
@@ -127,7 +123,34 @@ public sealed partial class CommandTests
         Assert.True(made >= 4 && made * 100 < answered, calls.Value);
     }
 
+    [Fact]
+    public void Http_LargeEditsTarget_CompilesEachEditedPolicyOnce_NotOncePerWaitingRequest()
+    {
+        // A large policy rewritten (beside the file, then renamed over it) every second under load: each edit costs
+        // the gate about one compile. Before, the renamed file's temporary name dropped every compiled policy and each
+        // request that found one missing compiled it, hundreds of compiles for a few edits. The bound leaves room for
+        // a watcher notice that lands after a request already compiled the new content.
+        var markdown = HttpReport("large-edits");
+        Assert.Contains("| figure | SPEC §13 | large-edits |", markdown);
+        AssertEveryAnswerAuditedAndNoneOther(markdown);
+        var compiled = PolicyCompiles().Match(markdown);
+        Assert.True(compiled.Success, markdown);
+        var (edits, compiles, first) = (Number(compiled.Groups[1].Value), Number(compiled.Groups[2].Value), Number(compiled.Groups[3].Value));
+        Assert.True(edits >= 1 && compiles >= first && compiles <= first + 2 * edits, compiled.Value);
+    }
+
+    /// <summary>One gate target's report: an audit row for each of its answered decisions (some), every answer 200 or 403.</summary>
+    private static void AssertEveryAnswerAuditedAndNoneOther(string markdown)
+    {
+        var audited = Assert.Single(AuditRows().Matches(markdown));
+        Assert.True(audited.Groups[1].Value == audited.Groups[2].Value && audited.Groups[1].Value != "0", audited.Value);
+        Assert.Matches(@"answers 200/403/other: [\d,]+/[\d,]+/0;", markdown);
+    }
+
     private static long Number(string text) => long.Parse(text, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"\(([\d,]+) edits\), and the gate compiled a policy ([\d,]+) times in all \(([\d,]+) of them at the first requests\)")]
+    private static partial Regex PolicyCompiles();
 
     [GeneratedRegex(@"the gate called the GitHub API ([\d,]+) times for ([\d,]+) answered requests")]
     private static partial Regex GitHubCalls();

@@ -8,7 +8,7 @@ using Microsoft.Data.Sqlite;
 namespace DeployGate.Benchmarks.Http;
 
 /// <summary><c>http --cli deploygate.dll --plaintext plaintext.dll [--out file.md] [--inprocess file] [--seconds 3]
-/// [--targets plaintext,example,large,example-nocache,example-allows,example-redeem,example-github,example-postgres,example-tmpfs]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
+/// [--targets plaintext,example,large,example-nocache,example-allows,example-redeem,example-github,example-postgres,example-tmpfs,large-edits]</c>: the HTTP load run over loopback (see docs/performance.md).</summary>
 internal static class HttpRun
 {
     private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
@@ -113,10 +113,23 @@ internal static class HttpRun
                         probed = workload.Requests.Length;   // answered and audited too
                     }
                     if (redeem) description += "; each operation is one of those authorizes and then, on the same connection, the redeem of its grant (`POST /api/v1/grants/redeem`, the authorize body as `expect`): two requests timed as one, so its rates are operations a second";
+                    // `-edits`: a policy file rewritten every EditInterval for as long as the target is measured, so its
+                    // figures say what edits under load cost (each edit is a compile of a large policy).
+                    using var editing = new CancellationTokenSource();
+                    var editor = target.EndsWith("-edits", StringComparison.Ordinal)
+                        ? EditPoliciesAsync(policies, Scenario.LargePolicy(LargeEnvironments, LargeIdentities, openEvery: 4), editing.Token)
+                        : Task.FromResult(0);
                     result = await MeasureAsync(target, description, server,
                         redeem ? RedeemOperation.Create(requests, new Uri(server.BaseUrl).Authority) : LoadPhases.Send(requests), phase, openRate);
+                    await editing.CancelAsync();
+                    var edits = await editor;
                     result = result with { Answered = result.Answered + probed };
                     server.Dispose();   // stop before reading the audit file
+                    if (target.EndsWith("-edits", StringComparison.Ordinal))
+                    {
+                        var compiles = File.ReadLines(server.LogFile).Count(l => l.Contains("loaded policy of ", StringComparison.Ordinal));
+                        result = result with { Description = result.Description + string.Create(Ci, $"; one of the {LargeRepositories} policy files rewritten every {EditInterval.TotalSeconds:F1} s while it was measured ({edits:N0} edits), and the gate compiled a policy {compiles:N0} times in all ({LargeRepositories} of them at the first requests)") };
+                    }
                     result = result with { AuditRows = CountAuditRows(Path.Combine(dir, ".deploygate", "audit.db")) };
                     if (result.Sweep.Sum(p => p.Other) + result.Half.Other > 0)
                         Console.Error.WriteLine($"# {target}: some answers were neither 200 nor 403; see {server.LogFile}");
@@ -168,6 +181,32 @@ internal static class HttpRun
         }
         var failed = results.Any(r => r.Sweep.Sum(p => p.Other) + r.Half.Other > 0 || (r.AuditRows is { } rows && rows < r.Answered));
         return failed ? 1 : 0;
+    }
+
+    /// <summary>How often <c>-edits</c> targets rewrite a policy file.</summary>
+    private static readonly TimeSpan EditInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>Rewrites <c>acme/r0.yml</c>, <c>r1.yml</c>, … in turn, one every <see cref="EditInterval"/>, with the same
+    /// policy and a comment that makes each content new, until cancelled; returns how many it rewrote. Each is written
+    /// beside the file and renamed over it, as careful tools do, so the gate never reads half a file.</summary>
+    private static async Task<int> EditPoliciesAsync(string folder, string yaml, CancellationToken cancellationToken)
+    {
+        var edits = 0;
+        using var timer = new PeriodicTimer(EditInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                var file = Path.Combine(folder, string.Create(Ci, $"r{edits % LargeRepositories}.yml"));
+                await File.WriteAllTextAsync(file + ".edit", yaml + string.Create(Ci, $"# edit {edits}\n"), CancellationToken.None);
+                File.Move(file + ".edit", file, overwrite: true);
+                edits++;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        return edits;
     }
 
     /// <summary>Where <c>-tmpfs</c> targets run: Linux's shared-memory filesystem, which every Debian machine mounts.</summary>
