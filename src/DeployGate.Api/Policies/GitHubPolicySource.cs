@@ -54,8 +54,10 @@ internal sealed partial class GitHubPolicySource(GitHubAppClient github, TimeSpa
         if (revalidate || maxAge <= TimeSpan.Zero) return new ValueTask<PolicyLookup>(FetchAsync(repository, now, cancellationToken));
         if (_cache.TryGetValue(repository, out var entry) && entry.Lookup is { } cached)
         {
+            // A request whose instant was read just before a concurrent revalidation started sees a small negative age:
+            // the snapshot is as fresh for it (it used to start another revalidation and wait for it).
             var age = now - entry.CheckedAt;
-            if (age >= TimeSpan.Zero && age < maxAge)
+            if (age.Duration() < maxAge)
             {
                 if (age >= maxAge / 2 && !BackingOff(repository, now, out _)) _ = Shared(repository, now);   // refresh ahead; this request does not wait for it
                 return ValueTask.FromResult(cached);

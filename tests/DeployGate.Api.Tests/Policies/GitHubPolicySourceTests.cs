@@ -192,6 +192,21 @@ public sealed class GitHubPolicySourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARequestWhoseInstantPrecedesTheSnapshot_UsesIt_WithoutAskingGitHub()
+    {
+        // Concurrent requests read their instants before one of them revalidates: for those, the snapshot is checked
+        // "in the future" by a few milliseconds, and is as fresh.
+        _github.Files["trunk"] = TestPolicies.Web;
+        Assert.Equal(HttpStatusCode.OK, await AuthorizeAsync());
+        var asked = _github.Requests.Count;
+
+        _github.Files["trunk"] = Edited;
+        _gate.Clock.Advance(TimeSpan.FromMilliseconds(-5));
+        Assert.Equal(HttpStatusCode.OK, await AuthorizeAsync());
+        Assert.Equal(asked, _github.Requests.Count);
+    }
+
+    [Fact]
     public async Task PastHalfOfMaxAge_TheRequestDoesNotWait_AndRefreshesTheSnapshotBehindIt()
     {
         _github.Files["trunk"] = TestPolicies.Web;
