@@ -96,12 +96,14 @@ public sealed class DirectoryPolicySourceTests
         }
 
         File.WriteAllText(file, ManyEnvironments(100));
+        await folder.CaughtUpAsync();
         var first = LookConcurrently();
         Assert.NotNull(first[0].Policy);
         Assert.All(first, l => Assert.Same(first[0], l));
         Assert.Equal(1, folder.Compiles);
 
         File.WriteAllText(file, ManyEnvironments(120));
+        await folder.CaughtUpAsync();   // so no notice of the write drops the new compile after it is kept
         var edited = LookConcurrently();
         Assert.NotNull(edited[0].Policy);
         Assert.All(edited, l => Assert.Same(edited[0], l));
@@ -119,6 +121,7 @@ public sealed class DirectoryPolicySourceTests
         var api = folder.PathOf("acme", "api.yml");
         File.WriteAllText(folder.PathOf("acme", "web.yml"), TestPolicies.Web);
         File.WriteAllText(api, TestPolicies.Web);
+        await folder.CaughtUpAsync();   // the writes' own notices are behind us
 
         var webFirst = await folder.Look("acme/web");
         await folder.Look("acme/api");
@@ -188,11 +191,31 @@ public sealed class DirectoryPolicySourceTests
         public PolicyFolder(params string[] folders)
         {
             foreach (var f in folders.Length == 0 ? ["acme"] : folders) Directory.CreateDirectory(PathOf(f));
+            File.WriteAllText(Path.Combine(Directory.CreateDirectory(PathOf(MarkerOwner)).FullName, "marker.yml"), TestPolicies.Web);
             _factory = LoggerFactory.Create(b => b.AddProvider(_log));
             _source = new DirectoryPolicySource(_root, _factory.CreateLogger<DirectoryPolicySource>());
         }
 
-        public int Compiles => _log.Lines.Count(l => l.Contains("[6200]", StringComparison.Ordinal));
+        // A policy of its own, written before the watcher starts, for CaughtUpAsync.
+        private const string MarkerOwner = "zz-marker";
+        private const string Marker = MarkerOwner + "/marker";
+
+        /// <summary>The policies compiled so far, the marker's not counted.</summary>
+        public int Compiles => _log.Lines.Count(l => l.Contains("[6200]", StringComparison.Ordinal) && !l.Contains($"Repository={Marker} ", StringComparison.Ordinal));
+
+        private int MarkerCompiles => _log.Lines.Count(l => l.Contains("[6200]", StringComparison.Ordinal) && l.Contains($"Repository={Marker} ", StringComparison.Ordinal));
+
+        /// <summary>Returns once the watcher has dealt with every change made before the call: the marker's modification
+        /// time is set to what it was, a change only the watcher sees, and its notice comes after theirs.</summary>
+        public async Task CaughtUpAsync()
+        {
+            await Look(Marker);
+            var before = MarkerCompiles;
+            var marker = PathOf(MarkerOwner, "marker.yml");
+            File.SetLastWriteTimeUtc(marker, File.GetLastWriteTimeUtc(marker));
+            await LookUntil(Marker, _ => MarkerCompiles > before);
+            Assert.True(MarkerCompiles > before, "the watcher reported no change to the marker within 20 s");
+        }
 
         public string PathOf(params string[] parts) => Path.Combine([_root, .. parts]);
 
